@@ -1,0 +1,155 @@
+"""A repository: catalog.db (the event log and its projections) beside the object store."""
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import AmbiguousBackupId, BackupNotFound, RepositoryNotFound
+from . import events as ev
+from . import schema
+from .manifests import Manifest, State, apply_manifest, decode_manifest
+from .objects import LocalObjectStore
+from .projections import apply_event
+
+CATALOG_FILE = "catalog.db"
+
+
+@dataclass(frozen=True)
+class BackupRow:
+    """One row of the backups projection."""
+
+    backup_id: str
+    type: str
+    status: str
+    parent_id: str | None
+    base_full_id: str | None
+    symbols: list[str] | None
+    timeframes: list[str] | None
+    started_at: str
+    committed_at: str | None
+    failed_at: str | None
+    error: str | None
+    manifest_id: str | None
+    cache_id: str | None
+    change_seq: int | None
+    series_count: int | None
+    bar_count: int | None
+    window_count: int | None
+    windows_written: int | None
+    chunks_written: int | None
+    bytes_written: int | None
+    duration_seconds: float | None
+
+
+_BACKUP_COLUMNS = ", ".join(BackupRow.__dataclass_fields__)
+
+
+def _backup_row(row: tuple) -> BackupRow:
+    values = list(row)
+    values[5] = None if values[5] is None else json.loads(values[5])
+    values[6] = None if values[6] is None else json.loads(values[6])
+    return BackupRow(*values)
+
+
+class Repository:
+    """The catalog database and the object store of one repository directory."""
+
+    def __init__(self, path: Path | str, create: bool = True) -> None:
+        self.path = Path(path)
+        if not (self.path / CATALOG_FILE).exists():
+            if not create:
+                raise RepositoryNotFound(path=str(self.path))
+            self.path.mkdir(parents=True, exist_ok=True)
+        self.connection = schema.connect(self.path / CATALOG_FILE, "catalog")
+        self.store = LocalObjectStore(self.path)
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def record(self, event: ev.Event) -> ev.EventRecord:
+        """Append `event` and update the projections in one transaction."""
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            record = ev.append_event(self.connection, event)
+            apply_event(self.connection, record, self.store)
+            self.connection.execute("COMMIT")
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        return record
+
+    def backups(self, status: str | None = "committed") -> list[BackupRow]:
+        """Return backups in id order (which is start-time order), optionally by status."""
+        query = f"SELECT {_BACKUP_COLUMNS} FROM backups"
+        parameters: tuple = ()
+        if status is not None:
+            query += " WHERE status = ?"
+            parameters = (status,)
+        rows = self.connection.execute(query + " ORDER BY backup_id", parameters).fetchall()
+        return [_backup_row(row) for row in rows]
+
+    def backup(self, backup_id: str) -> BackupRow:
+        row = self.connection.execute(
+            f"SELECT {_BACKUP_COLUMNS} FROM backups WHERE backup_id = ?", (backup_id,)
+        ).fetchone()
+        if row is None:
+            raise BackupNotFound(backup_id=backup_id)
+        return _backup_row(row)
+
+    def find_backup(self, prefix: str) -> BackupRow:
+        """Return the committed backup whose id is `prefix` or starts with it."""
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self.connection.execute(
+            f"SELECT {_BACKUP_COLUMNS} FROM backups WHERE status = 'committed' "
+            "AND (backup_id = ? OR backup_id LIKE ? ESCAPE '\\') ORDER BY backup_id",
+            (prefix, escaped + "%"),
+        ).fetchall()
+        exact = [row for row in rows if row[0] == prefix]
+        if exact:
+            return _backup_row(exact[0])
+        if not rows:
+            raise BackupNotFound(backup_id=prefix)
+        if len(rows) > 1:
+            shown = ", ".join(row[0] for row in rows[:5]) + (", ..." if len(rows) > 5 else "")
+            raise AmbiguousBackupId(prefix=prefix, matches=shown)
+        return _backup_row(rows[0])
+
+    def latest_backup(self, symbols, timeframes, types: tuple[str, ...] | None = None) -> BackupRow | None:
+        """Return the latest committed backup of exactly this scope, optionally of some types."""
+        for row in reversed(self.backups()):
+            if row.symbols != symbols or row.timeframes != timeframes:
+                continue
+            if types is None or row.type in types:
+                return row
+        return None
+
+    def chain(self, backup: BackupRow) -> list[BackupRow]:
+        """Return the backups needed to restore `backup`, root first, ending with itself."""
+        chain = [backup]
+        while chain[-1].parent_id is not None:
+            chain.append(self.backup(chain[-1].parent_id))
+        chain.reverse()
+        return chain
+
+    def read_manifest(self, manifest_id: str) -> Manifest:
+        return decode_manifest(manifest_id, self.store.get(manifest_id))
+
+    def resolve_state(self, backup: BackupRow) -> State:
+        """Return the restored state of `backup` by applying the manifests of its chain."""
+        state: State = {}
+        for member in self.chain(backup):
+            state = apply_manifest(state, self.read_manifest(member.manifest_id))
+        return state
+
+    def last_event_time(self) -> str | None:
+        row = self.connection.execute("SELECT time FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        return None if row is None else row[0]
+
+
+def open_repository(path: Path | str, create: bool = True) -> Repository:
+    return Repository(path, create=create)
+
+
+def connect_readonly(path: Path | str) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{Path(path) / CATALOG_FILE}?mode=ro", uri=True)

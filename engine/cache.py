@@ -1,0 +1,248 @@
+"""The bar cache: cache.db with the `bars` table and its change tracking.
+
+Writers go through Python's sqlite3. Bulk reads for backups go through the
+ADBC SQLite driver, which returns Arrow columns several times faster than
+reading rows one by one.
+"""
+
+import secrets
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import adbc_driver_sqlite.dbapi as adbc
+import numpy as np
+import pyarrow as pa
+
+from ..catalog import schema
+from ..catalog.bars import BarColumns, concat
+from ..catalog.series import Series, window_span
+from ..errors import CacheNotFound
+
+# Bars fetched per Arrow batch when streaming a series out of the cache.
+READ_BATCH_ROWS = 65_536
+
+_BAR_QUERY = (
+    "SELECT ts, open, high, low, close, volume FROM bars "
+    "WHERE symbol = ? AND timeframe = ? AND ts >= ? AND ts < ? ORDER BY ts"
+)
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    """How many bars of one upsert were new, changed or already equal."""
+
+    inserted: int
+    updated: int
+    unchanged: int
+
+
+class BarCache:
+    """One cache.db file. Not shared between threads.
+
+    NOTE: the ADBC driver links its own copy of SQLite. Two SQLite libraries
+    in one process must not hold the same database open at once: POSIX
+    locks are per process, so the last one to close would believe itself
+    alone and delete the WAL under the other. `snapshot` therefore closes
+    this object's sqlite3 connection first and reopens it lazily afterwards,
+    and no other sqlite3 connection to the cache file may stay open in the
+    process while a snapshot is open.
+    """
+
+    def __init__(self, path: Path | str, create: bool = True) -> None:
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise CacheNotFound(path=str(self.path))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._connection: sqlite3.Connection | None = None
+        self.connection.execute(
+            "INSERT OR IGNORE INTO cache_meta (id, cache_id, change_seq) VALUES (1, ?, 1)",
+            (secrets.token_hex(8),),
+        )
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self._connection = schema.connect(self.path, "cache")
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    @property
+    def cache_id(self) -> str:
+        return self.connection.execute("SELECT cache_id FROM cache_meta WHERE id = 1").fetchone()[0]
+
+    def ensure_timeframe(self, timeframe: str) -> None:
+        """Record the window span of `timeframe` so the triggers can track its bars."""
+        self.connection.execute(
+            "INSERT OR IGNORE INTO window_spans (timeframe, span) VALUES (?, ?)",
+            (timeframe, window_span(timeframe)),
+        )
+
+    def list_series(self) -> list[Series]:
+        rows = self.connection.execute(
+            "SELECT DISTINCT symbol, timeframe FROM bars ORDER BY symbol, timeframe"
+        ).fetchall()
+        return [Series(symbol, timeframe) for symbol, timeframe in rows]
+
+    def read_bars(self, series: Series, start: int = _INT64_MIN, stop: int = _INT64_MAX) -> BarColumns:
+        """Read the bars of `series` with start <= ts < stop through sqlite3."""
+        rows = self.connection.execute(_BAR_QUERY, (series.symbol, series.timeframe, start, stop)).fetchall()
+        if not rows:
+            return BarColumns.empty()
+        ts, *values = zip(*rows)
+        return BarColumns.from_arrays(
+            ts, *([np.nan if value is None else value for value in column] for column in values)
+        )
+
+    def upsert(self, series: Series, bars: BarColumns) -> UpsertResult:
+        """Insert new bars and overwrite changed ones in one transaction.
+
+        A bar equal bit for bit to the stored one is not written, so it
+        causes no change tracking and no new chunk at the next backup.
+        """
+        if len(bars) == 0:
+            return UpsertResult(0, 0, 0)
+        self.ensure_timeframe(series.timeframe)
+
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            stored = self.read_bars(series, int(bars.ts[0]), int(bars.ts[-1]) + 1)
+            new_rows, changed_rows, unchanged = _split_by_stored(bars, stored)
+            prefix = (series.symbol, series.timeframe)
+            self.connection.executemany(
+                "INSERT INTO bars (symbol, timeframe, ts, open, high, low, close, volume) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (prefix + row for row in _rows(new_rows)),
+            )
+            self.connection.executemany(
+                "UPDATE bars SET open = ?, high = ?, low = ?, close = ?, volume = ? "
+                "WHERE symbol = ? AND timeframe = ? AND ts = ?",
+                (row[1:] + prefix + row[:1] for row in _rows(changed_rows)),
+            )
+            self.connection.execute("COMMIT")
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        return UpsertResult(len(new_rows), len(changed_rows), unchanged)
+
+    def advance_change_seq(self) -> int:
+        """Start a new change sequence and return the one it closes.
+
+        A backup calls this before it opens its read snapshot: every change
+        committed later carries a greater number, so the next incremental
+        finds it. Changes between this call and the snapshot are read twice
+        at worst, never missed.
+        """
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            covered = self.connection.execute("SELECT change_seq FROM cache_meta WHERE id = 1").fetchone()[0]
+            self.connection.execute("UPDATE cache_meta SET change_seq = change_seq + 1 WHERE id = 1")
+            self.connection.execute("COMMIT")
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        return covered
+
+    @contextmanager
+    def snapshot(self) -> Iterator["CacheSnapshot"]:
+        """Open one read transaction over the cache for consistent bulk reads."""
+        self.close()
+        connection = adbc.connect(f"file:{self.path}?mode=ro")
+        try:
+            cursor = connection.cursor()
+            # The first statement of the ADBC transaction fixes the snapshot.
+            cursor.execute("SELECT change_seq FROM cache_meta WHERE id = 1")
+            cursor.fetchall()
+            yield CacheSnapshot(cursor)
+        finally:
+            connection.rollback()
+            connection.close()
+
+
+class CacheSnapshot:
+    """Reads of one cache state, inside the read transaction of `BarCache.snapshot`."""
+
+    def __init__(self, cursor) -> None:
+        self._cursor = cursor
+
+    def list_series(self) -> list[Series]:
+        self._cursor.execute("SELECT DISTINCT symbol, timeframe FROM bars ORDER BY symbol, timeframe")
+        return [Series(symbol, timeframe) for symbol, timeframe in self._cursor.fetchall()]
+
+    def changed_windows(self, after_seq: int) -> dict[Series, list[int]]:
+        """Return the windows whose change_seq is greater than `after_seq`, by series."""
+        self._cursor.execute(
+            "SELECT symbol, timeframe, window_start FROM window_changes WHERE change_seq > ? "
+            "ORDER BY symbol, timeframe, window_start",
+            (after_seq,),
+        )
+        changed: dict[Series, list[int]] = {}
+        for symbol, timeframe, start in self._cursor.fetchall():
+            changed.setdefault(Series(symbol, timeframe), []).append(start)
+        return changed
+
+    def stream_bars(self, series: Series, start: int = _INT64_MIN, stop: int = _INT64_MAX) -> Iterator[BarColumns]:
+        """Yield the bars of `series` with start <= ts < stop in sorted batches."""
+        self._cursor.execute(_BAR_QUERY, (series.symbol, series.timeframe, start, stop))
+        reader = self._cursor.fetch_record_batch()
+        for batch in reader:
+            if batch.num_rows:
+                yield _batch_to_bars(batch)
+
+    def read_bars(self, series: Series, start: int = _INT64_MIN, stop: int = _INT64_MAX) -> BarColumns:
+        return concat(list(self.stream_bars(series, start, stop)))
+
+
+def _batch_to_bars(batch: pa.RecordBatch) -> BarColumns:
+    # A column that is NULL in every row of a batch arrives as int64 or null type.
+    columns = [batch.column(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)]
+    for index in range(1, 6):
+        column = batch.column(index)
+        if column.type != pa.float64():
+            column = column.cast(pa.float64())
+        columns.append(column.to_numpy(zero_copy_only=False))
+    return BarColumns.from_arrays(*columns)
+
+
+def _split_by_stored(bars: BarColumns, stored: BarColumns) -> tuple[BarColumns, BarColumns, int]:
+    """Split incoming bars into new ones, changed ones and a count of equal ones."""
+    if len(stored) == 0:
+        return bars, BarColumns.empty(), 0
+
+    position = np.searchsorted(stored.ts, bars.ts)
+    position_clipped = np.minimum(position, len(stored) - 1)
+    present = stored.ts[position_clipped] == bars.ts
+
+    equal = present.copy()
+    for incoming, existing in zip(bars.columns()[1:], stored.columns()[1:]):
+        matched = existing[position_clipped]
+        same_null = np.isnan(incoming) == np.isnan(matched)
+        same_bits = (incoming.view(np.int64) == matched.view(np.int64)) | (np.isnan(incoming) & np.isnan(matched))
+        equal &= same_null & same_bits
+
+    changed = present & ~equal
+    return bars.take(~present), bars.take(changed), int(equal.sum())
+
+
+def _rows(bars: BarColumns) -> Iterator[tuple]:
+    columns = [bars.ts.tolist()]
+    for column in bars.columns()[1:]:
+        columns.append([None if value != value else value for value in column.tolist()])
+    return zip(*columns)
+
+
+def open_cache(path: Path | str, create: bool = True) -> BarCache:
+    return BarCache(path, create=create)
+
+
+def connect_readonly(path: Path | str) -> sqlite3.Connection:
+    """Open cache.db read-only for queries that must not create it."""
+    return sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)

@@ -1,0 +1,79 @@
+"""Import bar files into the cache, one event per file."""
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import blake3
+
+from ..catalog import events as ev
+from ..catalog.repository import Repository
+from ..catalog.series import Series
+from ..errors import TvcatError
+from .cache import BarCache
+from .importers import ImportedSeries, read_bar_file
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What importing one file did."""
+
+    path: str
+    symbol: str
+    timeframe: str
+    rows_read: int
+    duplicates_merged: int
+    bars_inserted: int
+    bars_updated: int
+    bars_unchanged: int
+
+
+def import_files(
+    repository: Repository,
+    cache: BarCache,
+    paths: list[Path],
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    tz: str | None = None,
+) -> list[ImportReport]:
+    """Read every file first, then write each into the cache and record `import.completed`.
+
+    If any file is invalid, nothing is written: the error is recorded as
+    `import.failed` and raised.
+    """
+    parsed: list[tuple[ImportedSeries, str]] = []
+    for path in paths:
+        try:
+            parsed.append((read_bar_file(path, symbol=symbol, timeframe=timeframe, tz=tz), _hash_file(path)))
+        except (TvcatError, OSError) as error:
+            repository.record(ev.ImportFailed(path=str(path), error=str(error)))
+            raise
+
+    reports = []
+    for imported, file_hash in parsed:
+        result = cache.upsert(Series(imported.symbol, imported.timeframe), imported.bars)
+        bars = imported.bars
+        repository.record(ev.ImportCompleted(
+            path=imported.path, file_hash=file_hash, cache_path=str(cache.path),
+            symbol=imported.symbol, timeframe=imported.timeframe, rows_read=imported.rows_read,
+            duplicates_merged=imported.duplicates_merged, bars_inserted=result.inserted,
+            bars_updated=result.updated, bars_unchanged=result.unchanged,
+            first_ts=int(bars.ts[0]) if len(bars) else None, last_ts=int(bars.ts[-1]) if len(bars) else None,
+        ))
+        logger.info("imported path=%s series=%s %s inserted=%d updated=%d", imported.path,
+                    imported.symbol, imported.timeframe, result.inserted, result.updated)
+        reports.append(ImportReport(
+            imported.path, imported.symbol, imported.timeframe, imported.rows_read, imported.duplicates_merged,
+            result.inserted, result.updated, result.unchanged,
+        ))
+    return reports
+
+
+def _hash_file(path: Path) -> str:
+    hasher = blake3.blake3()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            hasher.update(block)
+    return hasher.hexdigest()

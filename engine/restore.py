@@ -1,0 +1,271 @@
+"""Restores: rebuild a bar cache from a backup, beside the destination, then rename it into place."""
+
+import logging
+import os
+import re
+import secrets
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import adbc_driver_sqlite.dbapi as adbc
+import pyarrow as pa
+
+from ..catalog import events as ev
+from ..catalog import schema
+from ..catalog.bars import BarColumns
+from ..catalog.chunks import decode_chunk
+from ..catalog.manifests import State, WindowEntry
+from ..catalog.repository import BackupRow, Repository
+from ..catalog.series import Series, window_span
+from ..errors import InvalidTimestamp, NoBackupAtTime, NotFound
+from ..i18n import _
+from .backup import Scope
+
+logger = logging.getLogger(__name__)
+
+DECODE_THREADS = 2
+# Chunks decoded ahead of the writer; bounds memory to a few MB.
+MAX_CHUNKS_AHEAD = 32
+
+_UNIX_SECONDS = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+@dataclass(frozen=True)
+class PointInTime:
+    """A time given by the user, in UTC, and whether it carried no offset."""
+
+    moment: datetime
+    assumed_utc: bool
+
+    @property
+    def text(self) -> str:
+        return ev.format_time(self.moment)
+
+
+@dataclass(frozen=True)
+class RestoreChoice:
+    """The backup a restore uses and why it was chosen."""
+
+    backup: BackupRow
+    reason: str
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    backup_id: str
+    target: Path
+    series_count: int
+    bar_count: int
+
+
+def parse_point_in_time(text: str) -> PointInTime:
+    """Parse ISO 8601 (any offset, `Z`, fractional seconds) or Unix seconds into UTC.
+
+    A time without an offset is read as UTC, and `assumed_utc` says so.
+    Raises InvalidTimestamp with an example of the accepted forms.
+    """
+    value = text.strip()
+    if _UNIX_SECONDS.match(value):
+        return PointInTime(datetime.fromtimestamp(float(value), timezone.utc), False)
+    try:
+        moment = datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError as error:
+        raise InvalidTimestamp(value=text) from error
+    if moment.tzinfo is None:
+        return PointInTime(moment.replace(tzinfo=timezone.utc), True)
+    return PointInTime(moment.astimezone(timezone.utc), False)
+
+
+def choose_backup_at(repository: Repository, point: PointInTime, scope: Scope) -> RestoreChoice:
+    """Pick the latest committed backup at or before `point` that covers `scope`.
+
+    Raises NoBackupAtTime for a time before the first backup or in the
+    future, naming the nearest backup.
+    """
+    candidates = [backup for backup in repository.backups() if _covers(backup, scope)]
+    if not candidates:
+        raise NotFound(detail=_("the repository has no committed backup to restore"))
+
+    now = ev.format_time(datetime.now(timezone.utc))
+    if point.text > now:
+        latest = candidates[-1]
+        raise NoBackupAtTime(detail=_(
+            "{at} is in the future; the latest backup is {backup_id}, committed at {committed_at}"
+        ).format(at=point.text, backup_id=latest.backup_id, committed_at=latest.committed_at))
+
+    chosen = None
+    for backup in candidates:
+        if backup.committed_at <= point.text:
+            chosen = backup
+    if chosen is None:
+        first = min(candidates, key=lambda backup: backup.committed_at)
+        raise NoBackupAtTime(detail=_(
+            "no backup existed at {at}; the first backup is {backup_id}, committed at {committed_at}"
+        ).format(at=point.text, backup_id=first.backup_id, committed_at=first.committed_at))
+
+    reason = _("latest backup committed at or before {at}: committed at {committed_at}").format(
+        at=point.text, committed_at=chosen.committed_at
+    )
+    return RestoreChoice(chosen, reason)
+
+
+def _covers(backup: BackupRow, scope: Scope) -> bool:
+    if scope.symbols and backup.symbols is not None and not set(scope.symbols) <= set(backup.symbols):
+        return False
+    if scope.timeframes and backup.timeframes is not None and not set(scope.timeframes) <= set(backup.timeframes):
+        return False
+    return True
+
+
+def restore_backup(
+    repository: Repository,
+    choice: RestoreChoice,
+    target: Path,
+    scope: Scope = Scope(),
+    requested_at: str | None = None,
+) -> RestoreResult:
+    """Write the state of the chosen backup to `target` and record the restore.
+
+    Every chunk is fetched and verified against its id before it is written.
+    The new database is built beside `target` and renamed over it only when
+    complete, so a failed restore leaves `target` as it was.
+    """
+    backup = choice.backup
+    target = Path(target).resolve()
+    try:
+        state = _select(repository.resolve_state(backup), scope)
+        if not state:
+            raise NotFound(detail=_("backup {backup_id} holds no series for {scope}").format(
+                backup_id=backup.backup_id, scope=scope.describe()))
+        bar_count = _build_and_replace(repository, state, target)
+    except BaseException as error:
+        repository.record(ev.RestoreFailed(
+            target=str(target), backup_id=backup.backup_id, requested_at=requested_at, error=str(error) or repr(error)
+        ))
+        raise
+
+    repository.record(ev.RestoreCompleted(
+        backup_id=backup.backup_id, target=str(target), requested_at=requested_at,
+        reason=choice.reason, series_count=len(state), bar_count=bar_count,
+    ))
+    return RestoreResult(backup.backup_id, target, len(state), bar_count)
+
+
+def read_state_bars(repository: Repository, state: State, series: Series) -> Iterator[BarColumns]:
+    """Yield the verified bars of one series of a state, window by window."""
+    windows = state.get(series, {})
+    for start in sorted(windows):
+        entry = windows[start]
+        yield decode_chunk(entry.chunk_id, repository.store.get(entry.chunk_id))
+
+
+def _select(state: State, scope: Scope) -> State:
+    return {series: windows for series, windows in state.items() if scope.contains(series)}
+
+
+def _build_and_replace(repository: Repository, state: State, target: Path) -> int:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.parent / f".{target.name}.restore-{secrets.token_hex(4)}.tmp"
+    try:
+        bar_count = _build(repository, state, temporary)
+        _replace(temporary, target)
+    finally:
+        for leftover in (temporary, Path(f"{temporary}-wal"), Path(f"{temporary}-shm"), Path(f"{temporary}-journal")):
+            leftover.unlink(missing_ok=True)
+    return bar_count
+
+
+def _build(repository: Repository, state: State, path: Path) -> int:
+    """Create a cache at `path` holding `state`; return the bars written."""
+    connection = schema.connect(path, "cache")
+    connection.execute("INSERT INTO cache_meta (id, cache_id, change_seq) VALUES (1, ?, 1)", (secrets.token_hex(8),))
+    for timeframe in sorted({series.timeframe for series in state}):
+        connection.execute("INSERT INTO window_spans (timeframe, span) VALUES (?, ?)", (timeframe, window_span(timeframe)))
+    # A restored cache gets a new cache_id, so the next incremental compares
+    # every window; tracking the bulk load itself would only slow it down.
+    connection.execute("DROP TRIGGER bars_track_insert")
+    connection.execute("PRAGMA journal_mode = DELETE")
+    connection.close()
+
+    bar_count = 0
+    writer = adbc.connect(str(path), autocommit=True)
+    try:
+        cursor = writer.cursor()
+        cursor.execute("PRAGMA synchronous = OFF")
+        cursor.execute("BEGIN")
+        for series, bars in _decoded_windows(repository, state):
+            cursor.adbc_ingest("bars", _to_arrow(series, bars), mode="append")
+            bar_count += len(bars)
+        cursor.execute("COMMIT")
+    finally:
+        writer.close()
+
+    # Recreate the dropped trigger and return to WAL mode for normal use.
+    connection = schema.connect(path, "cache")
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    connection.close()
+    _fsync(path)
+    return bar_count
+
+
+def _decoded_windows(repository: Repository, state: State) -> Iterator[tuple[Series, BarColumns]]:
+    """Yield (series, bars) for every window in key order, decoding ahead on threads."""
+    jobs: list[tuple[Series, WindowEntry]] = [
+        (series, state[series][start]) for series in sorted(state) for start in sorted(state[series])
+    ]
+
+    def load(job: tuple[Series, WindowEntry]) -> BarColumns:
+        entry = job[1]
+        return decode_chunk(entry.chunk_id, repository.store.get(entry.chunk_id))
+
+    with ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="tvcat-restore") as executor:
+        pending = []
+        for job in jobs:
+            pending.append((job[0], executor.submit(load, job)))
+            if len(pending) >= MAX_CHUNKS_AHEAD:
+                series, future = pending.pop(0)
+                yield series, future.result()
+        for series, future in pending:
+            yield series, future.result()
+
+
+def _to_arrow(series: Series, bars: BarColumns) -> pa.Table:
+    count = len(bars)
+    columns = {
+        "symbol": pa.array([series.symbol] * count, pa.string()),
+        "timeframe": pa.array([series.timeframe] * count, pa.string()),
+        "ts": pa.array(bars.ts, pa.int64()),
+    }
+    for name, values in zip(("open", "high", "low", "close", "volume"), bars.columns()[1:]):
+        columns[name] = pa.array(values, pa.float64(), from_pandas=True)
+    return pa.table(columns)
+
+
+def _replace(temporary: Path, target: Path) -> None:
+    """Rename the finished database over `target`, first folding target's WAL back in."""
+    if target.exists():
+        # A stale -wal beside the new file would be replayed into it, so the
+        # old database is checkpointed and its WAL removed before the rename.
+        old = sqlite3.connect(target)
+        try:
+            old.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.DatabaseError:
+            pass  # Not an SQLite database, so there is no WAL to fold in.
+        finally:
+            old.close()
+        for suffix in ("-wal", "-shm"):
+            Path(f"{target}{suffix}").unlink(missing_ok=True)
+    os.replace(temporary, target)
+    _fsync(target.parent)
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,66 @@
+"""Message translation through gettext.
+
+Every user-facing string goes through `_` (or `ngettext`). The language comes
+from `set_language` (the CLI's `--lang`), else `TVCAT_LANG`, else the usual
+locale variables (LANGUAGE, LC_ALL, LC_MESSAGES, LANG). English is the source
+language, so a missing catalog falls back to the English text.
+"""
+
+import gettext
+import os
+from pathlib import Path
+
+DOMAIN = "tvcat"
+LOCALE_DIR = Path(__file__).parent / "locale"
+SUPPORTED_LANGUAGES = ("en", "zh_CN")
+
+_translation: gettext.NullTranslations = gettext.NullTranslations()
+
+
+def normalize_language(language: str) -> str:
+    """Map spellings such as `zh`, `zh-CN` or `zh_CN.UTF-8` to a catalog name."""
+    base = language.split(".")[0].split("@")[0].replace("-", "_")
+    if base.lower().startswith("zh"):
+        return "zh_CN"
+    return base
+
+
+def set_language(language: str | None = None) -> None:
+    """Select the message catalog for this process.
+
+    With no argument, read TVCAT_LANG and then the locale variables. An
+    unknown language selects English without an error, as gettext does.
+    """
+    global _translation
+
+    chosen = language or os.environ.get("TVCAT_LANG")
+    if chosen:
+        languages = [normalize_language(chosen)]
+    else:
+        languages = [
+            normalize_language(part)
+            for variable in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+            for part in os.environ.get(variable, "").split(":")
+            if part and part not in ("C", "POSIX")
+        ]
+    _translation = gettext.translation(
+        DOMAIN, localedir=LOCALE_DIR, languages=languages or ["en"], fallback=True
+    )
+
+
+def _(message: str) -> str:
+    """Translate `message` into the selected language."""
+    return _translation.gettext(message)
+
+
+def ngettext(singular: str, plural: str, count: int) -> str:
+    """Translate a message whose form depends on `count`."""
+    return _translation.ngettext(singular, plural, count)
+
+
+def N_(message: str) -> str:
+    """Mark `message` for extraction without translating it yet."""
+    return message
+
+
+set_language()
