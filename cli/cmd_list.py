@@ -1,0 +1,49 @@
+"""`tvcat list`: list backups."""
+
+import click
+
+from ..i18n import _
+from .output import format_bytes, print_json, print_table
+
+
+@click.group("list", help=_("List backups."))
+def list_group():
+    pass
+
+
+@list_group.command("backups", help=_(
+    "List committed backups, oldest first.\n\n"
+    "Any unique prefix of a backup id can be given to restore and verify.\n\n"
+    "\b\n"
+    "Examples:\n"
+    "  # Show type, parent and size of every backup\n"
+    "  tvcat list backups --verbose"
+))
+@click.option("--verbose", "-v", is_flag=True, help=_("Show parents, scope, windows and duration."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print the backups as JSON."))
+@click.pass_obj
+def list_backups(app, verbose, as_json):
+    backups = app.repository(create=False).backups()
+    if as_json:
+        print_json([backup.__dict__ for backup in backups])
+        return
+    if not backups:
+        click.echo(_("no backups yet: take one with `tvcat backup --type full`"))
+        return
+
+    columns = [_("id"), _("type"), _("committed (UTC)"), _("series"), _("bars"), _("added")]
+    if verbose:
+        columns += [_("parent"), _("scope"), _("windows written"), _("new chunks"), _("seconds")]
+    rows = []
+    for backup in backups:
+        row = [backup.backup_id, backup.type, backup.committed_at, backup.series_count, backup.bar_count,
+               format_bytes(backup.bytes_written)]
+        if verbose:
+            scope = "{} / {}".format(",".join(backup.symbols or ["*"]), ",".join(backup.timeframes or ["*"]))
+            row += [backup.parent_id or "", scope, backup.windows_written, backup.chunks_written,
+                    f"{backup.duration_seconds:.2f}"]
+        rows.append(row)
+    print_table(None, columns, rows)
+
+
+COMMANDS = [list_group]

@@ -1,0 +1,53 @@
+"""`tvcat verify`: check that backups can be restored."""
+
+import click
+
+from ..engine.verify import verify_repository
+from ..errors import VerifyFailed
+from ..i18n import _, ngettext
+from .output import print_json
+
+
+@click.command("verify", help=_(
+    "Check that backups can be restored.\n\n"
+    "Checks every manifest, every chain and that every chunk exists; with "
+    "--read-data also decodes and re-hashes every chunk. Names the backups and "
+    "series each fault breaks and the newest sound backup, records the result "
+    "and exits with status 6 on any fault.\n\n"
+    "\b\n"
+    "Examples:\n"
+    "  # Full check of every backup\n"
+    "  tvcat verify --read-data"
+))
+@click.argument("backup_id", required=False)
+@click.option("--read-data", is_flag=True, help=_("Decode and re-hash every chunk, not only check that it exists."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print the report as JSON."))
+@click.pass_obj
+def verify_command(app, backup_id, read_data, as_json):
+    report = verify_repository(app.repository(create=False), backup_id, read_data=read_data)
+    if as_json:
+        print_json({"ok": report.ok, **report.__dict__})
+    else:
+        click.echo(ngettext("checked {count} backup", "checked {count} backups", report.backups_checked).format(
+            count=report.backups_checked) + ", " + ngettext(
+            "{count} object", "{count} objects", report.objects_checked).format(count=report.objects_checked))
+        for fault in report.faults:
+            click.echo(_("fault: {problem} {object}: {detail}").format(
+                problem=fault.problem, object=fault.object_id or "", detail=fault.detail))
+            click.echo(_("  breaks backups: {backups}").format(backups=", ".join(fault.backups)))
+            if fault.series:
+                click.echo(_("  series: {series}").format(series=", ".join(fault.series)))
+    if report.ok:
+        if not as_json:
+            click.echo(_("no faults found"))
+        return
+    if report.newest_sound_backup:
+        advice = _("restore {backup_id} instead, the newest sound backup").format(backup_id=report.newest_sound_backup)
+    else:
+        advice = _("no checked backup is sound")
+    raise VerifyFailed(detail=ngettext(
+        "verify found {count} fault in {backups}; {advice}", "verify found {count} faults in {backups}; {advice}",
+        len(report.faults)).format(count=len(report.faults), backups=", ".join(report.broken_backups), advice=advice))
+
+
+COMMANDS = [verify_command]

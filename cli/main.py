@@ -1,0 +1,61 @@
+"""The `tvcat` entry point: choose the language, run the command, map errors to exit codes."""
+
+import logging
+import os
+import sys
+import traceback
+
+import click
+
+from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, TvcatError
+from ..i18n import _, set_language
+
+
+def _language_from_argv(argv: list[str]) -> str | None:
+    """Find `--lang X` or `--lang=X` before click parses, so help text is translated too."""
+    for index, argument in enumerate(argv):
+        if argument == "--lang" and index + 1 < len(argv):
+            return argv[index + 1]
+        if argument.startswith("--lang="):
+            return argument.split("=", 1)[1]
+    return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run tvcat with `argv` (default: the process arguments) and exit with its code."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    language = _language_from_argv(arguments)
+    if language:
+        # Click's own messages go through the global gettext domain, which
+        # reads LANGUAGE, so setting it translates them as well.
+        os.environ["LANGUAGE"] = language
+    set_language(language)
+    from .app import bind_click_messages, cli
+
+    bind_click_messages()
+    try:
+        cli.main(args=arguments, prog_name="tvcat", standalone_mode=False)
+    except TvcatError as error:
+        click.echo(_("tvcat: error: {message}").format(message=error), err=True)
+        sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        click.echo(_("tvcat: aborted"), err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code if error.exit_code else EXIT_USAGE)
+    except click.exceptions.Exit as exit_request:
+        sys.exit(exit_request.exit_code)
+    except KeyboardInterrupt:
+        click.echo(_("tvcat: interrupted"), err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception:
+        logging.getLogger("tvcat").debug("unexpected error", exc_info=True)
+        traceback.print_exc()
+        click.echo(_("tvcat: internal error: this is a bug, please report it with the traceback above"), err=True)
+        sys.exit(EXIT_ERROR)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Rendering for people (rich tables) and for scripts (JSON)."""
+
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+import msgspec
+from rich.console import Console
+from rich.table import Table
+
+_json = msgspec.json.Encoder()
+
+
+def console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def print_json(value: Any) -> None:
+    """Write `value` as one JSON document on stdout."""
+    click.echo(msgspec.json.format(_json.encode(value), indent=2).decode("utf-8"))
+
+
+def print_table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if value is None else str(value) for value in row))
+    console().print(table)
+
+
+def format_bar_time(ts: int | None) -> str:
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def format_bytes(count: int | None) -> str:
+    if count is None:
+        return ""
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def split_list(values: tuple[str, ...]) -> list[str] | None:
+    """Flatten repeated and comma-separated option values; None when none were given."""
+    items = [item.strip() for value in values for item in value.split(",") if item.strip()]
+    return items or None
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
