@@ -159,8 +159,8 @@ CREATE TABLE IF NOT EXISTS backup_series (
 -- from the manifest object it names; retention and garbage collection read it.
 CREATE TABLE IF NOT EXISTS backup_chunks (
     backup_id TEXT NOT NULL,          -- backups.backup_id
-    symbol TEXT NOT NULL,
-    timeframe TEXT NOT NULL,
+    symbol TEXT NOT NULL,             -- series symbol
+    timeframe TEXT NOT NULL,          -- series timeframe
     window_start INTEGER NOT NULL,    -- window start, Unix seconds UTC
     chunk_id TEXT,                    -- object id of the chunk; NULL when the window was emptied
     bar_count INTEGER NOT NULL,       -- bars in the chunk, 0 when emptied
@@ -262,16 +262,16 @@ CREATE TABLE IF NOT EXISTS bars (
     timeframe TEXT NOT NULL,          -- normalised TradingView notation
     ts INTEGER NOT NULL,              -- bar open, Unix seconds UTC
     open REAL,                        -- NULL in close-only series
-    high REAL,
-    low REAL,
-    close REAL,
+    high REAL,                        -- NULL in close-only series
+    low REAL,                         -- NULL in close-only series
+    close REAL,                       -- last price of the bar
     volume REAL,                      -- NULL when the source has no volume
     PRIMARY KEY (symbol, timeframe, ts)
 ) WITHOUT ROWID;
 
 -- cache_meta: one row describing this cache file.
 CREATE TABLE IF NOT EXISTS cache_meta (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
+    id INTEGER PRIMARY KEY CHECK (id = 1), -- always 1: the table has one row
     cache_id TEXT NOT NULL,           -- random identity, new for every created or restored cache:
                                       -- an incremental whose parent read another cache_id compares
                                       -- every window instead of trusting window_changes
@@ -282,8 +282,8 @@ CREATE TABLE IF NOT EXISTS cache_meta (
 -- window_changes: one row per window that changed, with the change sequence
 -- current at its last change. Written only by the triggers below.
 CREATE TABLE IF NOT EXISTS window_changes (
-    symbol TEXT NOT NULL,
-    timeframe TEXT NOT NULL,
+    symbol TEXT NOT NULL,             -- series symbol
+    timeframe TEXT NOT NULL,          -- series timeframe
     window_start INTEGER NOT NULL,    -- start of the window, Unix seconds UTC (see `window` above)
     change_seq INTEGER NOT NULL,      -- cache_meta.change_seq at the last change of the window
     PRIMARY KEY (symbol, timeframe, window_start)

@@ -12,8 +12,13 @@ from rich.table import Table
 _json = msgspec.json.Encoder()
 
 
+# Tables written to a pipe or file are not cut to 80 columns.
+NON_TERMINAL_WIDTH = 200
+
+
 def console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    width = None if sys.stdout.isatty() else NON_TERMINAL_WIDTH
+    return Console(highlight=False, width=width)
 
 
 def print_json(value: Any) -> None:
