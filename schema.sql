@@ -17,8 +17,12 @@
 --               1970-01-01T00:00Z. One-minute bars have 2048-minute windows.
 --   chunk       The bars of one series in one window, stored as one object.
 --               Its id is the blake3 hash of its canonical encoding.
+--   patch       A chunk that holds only the new and changed bars of a window,
+--               applied on top of an earlier chunk of the same window. An
+--               incremental stores the growing last window of a series as a
+--               patch, so it costs the bars that changed, not the window.
 --   manifest    An object that lists, per series, the windows of a backup
---               with their chunk ids, bar counts and time ranges.
+--               with their chunk ids (and patches), bar counts and time ranges.
 --   backup      One committed manifest with its type (full, incremental,
 --               differential, snapshot) and its scope (symbols, timeframes).
 --   chain       A backup and the backups it needs to restore: the parents of
@@ -154,17 +158,19 @@ CREATE TABLE IF NOT EXISTS backup_series (
     PRIMARY KEY (backup_id, symbol, timeframe)
 ) WITHOUT ROWID;
 
--- backup_chunks (projection): one row per window entry of a backup's own
--- manifest (a delta lists only what changed). Written by `backup.committed`
--- from the manifest object it names; retention and garbage collection read it.
+-- backup_chunks (projection): one row per chunk of each window entry of a
+-- backup's own manifest (a delta lists only what changed). Written by
+-- `backup.committed` from the manifest object it names; retention and
+-- garbage collection read it.
 CREATE TABLE IF NOT EXISTS backup_chunks (
     backup_id TEXT NOT NULL,          -- backups.backup_id
     symbol TEXT NOT NULL,             -- series symbol
     timeframe TEXT NOT NULL,          -- series timeframe
     window_start INTEGER NOT NULL,    -- window start, Unix seconds UTC
+    position INTEGER NOT NULL,        -- 0 for the window's chunk, 1, 2, ... for its patches in order
     chunk_id TEXT,                    -- object id of the chunk; NULL when the window was emptied
-    bar_count INTEGER NOT NULL,       -- bars in the chunk, 0 when emptied
-    PRIMARY KEY (backup_id, symbol, timeframe, window_start)
+    bar_count INTEGER NOT NULL,       -- bars in the window after its patches, 0 when emptied
+    PRIMARY KEY (backup_id, symbol, timeframe, window_start, position)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS backup_chunks_chunk ON backup_chunks (chunk_id);
 

@@ -1,9 +1,16 @@
 """Chunk objects: the bars of one series in one window, encoded and verified."""
 
+import numpy as np
+
 from ..errors import ObjectCorrupted
-from .bars import BarColumns
+from .bars import BarColumns, concat
 from .codec import decode_canonical, encode_canonical, pack_columns, unpack_columns
 from .objects import CODEC_PACKED_COLUMNS, KIND_CHUNK, decompress, encode_object, object_id, read_header
+
+
+def chunk_id_of(bars: BarColumns) -> str:
+    """Return the id a chunk holding `bars` has, without encoding the object."""
+    return object_id(encode_canonical(bars))
 
 
 def encode_chunk(bars: BarColumns) -> tuple[str, bytes]:
@@ -13,6 +20,32 @@ def encode_chunk(bars: BarColumns) -> tuple[str, bytes]:
     """
     canonical = encode_canonical(bars)
     return object_id(canonical), encode_object(KIND_CHUNK, CODEC_PACKED_COLUMNS, len(canonical), pack_columns(bars))
+
+
+def apply_patch(base: BarColumns, patch: BarColumns) -> BarColumns:
+    """Return `base` with the bars of `patch` replacing those of the same time and added."""
+    if len(patch) == 0:
+        return base
+    keep = ~np.isin(base.ts, patch.ts)
+    merged = concat([base.take(keep), patch])
+    return merged.take(np.argsort(merged.ts, kind="stable"))
+
+
+def diff_bars(reference: BarColumns, current: BarColumns) -> tuple[BarColumns, int]:
+    """Return the bars of `current` that are new or differ bit for bit from `reference`,
+    and how many bars of `reference` are gone from `current`."""
+    position = np.searchsorted(reference.ts, current.ts)
+    clipped = np.minimum(position, max(len(reference) - 1, 0))
+    if len(reference):
+        same = reference.ts[clipped] == current.ts
+        for mine, theirs in zip(current.columns()[1:], reference.columns()[1:]):
+            matched = theirs[clipped]
+            both_null = np.isnan(mine) & np.isnan(matched)
+            same &= both_null | ((mine.view(np.int64) == matched.view(np.int64)) & ~np.isnan(mine) & ~np.isnan(matched))
+    else:
+        same = np.zeros(len(current), dtype=bool)
+    removed = int(np.count_nonzero(~np.isin(reference.ts, current.ts)))
+    return current.take(~same), removed
 
 
 def decode_chunk(chunk_id: str, data: bytes, verify: bool = True) -> BarColumns:

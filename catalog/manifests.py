@@ -11,6 +11,8 @@ manifest at its root.
 import msgspec
 
 from ..errors import ObjectCorrupted
+from .bars import BarColumns
+from .chunks import apply_patch, chunk_id_of, decode_chunk
 from .objects import CODEC_ZSTD, KIND_MANIFEST, compress, decompress, encode_object, object_id, read_header
 from .series import Series
 
@@ -18,13 +20,26 @@ MANIFEST_VERSION = 1
 
 
 class WindowEntry(msgspec.Struct, frozen=True, array_like=True):
-    """One window of a series: its start, chunk and bars. `chunk_id` None means emptied."""
+    """One window of a series: its start, its chunks and a summary of its bars.
+
+    The window's bars are the chunk `chunk_id` with each chunk of `patches`
+    applied in order: a patch holds bars that replace those of the same
+    time or add new ones. `content_id` is the id the window's bars would
+    have as one chunk, so two entries hold the same bars exactly when their
+    content ids are equal. `chunk_id` None means the window was emptied.
+    """
 
     window_start: int
     chunk_id: str | None
     bar_count: int
     first_ts: int | None
     last_ts: int | None
+    content_id: str | None = None
+    patches: list[str] = []
+
+    def object_ids(self) -> list[str]:
+        """Return the ids of every chunk needed to read this window, base first."""
+        return [] if self.chunk_id is None else [self.chunk_id, *self.patches]
 
 
 class SeriesEntry(msgspec.Struct, frozen=True):
@@ -101,3 +116,19 @@ def state_to_series_entries(state: State) -> list[SeriesEntry]:
         SeriesEntry(series.symbol, series.timeframe, [windows[start] for start in sorted(windows)])
         for series, windows in sorted(state.items())
     ]
+
+
+def read_window(store, entry: WindowEntry) -> BarColumns:
+    """Read and verify the bars of one window: its chunk with its patches applied.
+
+    Raises ObjectMissing or ObjectCorrupted when a chunk is absent, damaged,
+    or the patched bars do not match the entry's content id.
+    """
+    bars = decode_chunk(entry.chunk_id, store.get(entry.chunk_id))
+    if not entry.patches:
+        return bars
+    for patch_id in entry.patches:
+        bars = apply_patch(bars, decode_chunk(patch_id, store.get(patch_id)))
+    if entry.content_id is not None and chunk_id_of(bars) != entry.content_id:
+        raise ObjectCorrupted(object_id=entry.patches[-1], reason="patched window does not match its content id")
+    return bars

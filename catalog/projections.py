@@ -92,10 +92,11 @@ def _apply_backup_committed(connection, record, event: ev.BackupCommitted, store
         logger.warning("manifest unreadable backup_id=%s error=%s", event.backup_id, error)
         return False
     connection.executemany(
-        "INSERT INTO backup_chunks (backup_id, symbol, timeframe, window_start, chunk_id, bar_count) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        [(event.backup_id, entry.symbol, entry.timeframe, window.window_start, window.chunk_id, window.bar_count)
-         for entry in manifest.series for window in entry.windows],
+        "INSERT INTO backup_chunks (backup_id, symbol, timeframe, window_start, position, chunk_id, bar_count) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(event.backup_id, entry.symbol, entry.timeframe, window.window_start, position, chunk_id, window.bar_count)
+         for entry in manifest.series for window in entry.windows
+         for position, chunk_id in enumerate(window.object_ids() or [None])],
     )
     return True
 

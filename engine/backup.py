@@ -20,7 +20,7 @@ import numpy as np
 
 from ..catalog import events as ev
 from ..catalog.bars import BarColumns, concat
-from ..catalog.chunks import encode_chunk
+from ..catalog.chunks import chunk_id_of, diff_bars, encode_chunk
 from ..catalog.manifests import (
     MANIFEST_VERSION,
     Manifest,
@@ -29,6 +29,7 @@ from ..catalog.manifests import (
     WindowEntry,
     apply_manifest,
     encode_manifest,
+    read_window,
     state_to_series_entries,
 )
 from ..catalog.repository import BackupRow, Repository
@@ -43,6 +44,11 @@ logger = logging.getLogger(__name__)
 # cores busy with zstd and blake3, which release the GIL.
 MAX_CHUNKS_IN_FLIGHT = 64
 ENCODE_THREADS = 4
+# A changed window is stored as a patch when at most this share of its bars
+# is new or changed and no bar was deleted, and it has fewer patches than
+# the limit; otherwise the whole window is stored again as one chunk.
+MAX_PATCH_FRACTION = 0.25
+MAX_PATCHES_PER_WINDOW = 16
 
 
 class BackupType(str, Enum):
@@ -197,7 +203,9 @@ def _run_backup(repository, cache, backup_id, backup_type, scope, reference, par
                 progress(str(series), index, total)
             starts = plan[series]
             windows = _read_windows(snapshot, series, starts)
-            entries = writer.write_windows(series, windows)
+            # A full backup stores whole windows only; the others may patch the reference.
+            reference_windows = None if backup_type is BackupType.FULL else reference_state.get(series)
+            entries = writer.write_windows(series, windows, reference_windows)
             if starts is None:
                 # A full read: every window the reference has and the cache lacks is now empty.
                 for start in reference_state.get(series, {}):
@@ -285,7 +293,14 @@ def split_windows(series: Series, batches: Iterator[BarColumns]) -> Iterator[Bar
 
 
 class _ChunkWriter:
-    """Encodes and stores chunks on worker threads, a bounded number at a time."""
+    """Encodes and stores chunks on worker threads, a bounded number at a time.
+
+    Given the entries of the reference backup, a window whose bars differ
+    from the reference in a few bars only is stored as a patch: a small
+    chunk of the new and changed bars, applied on top of the reference's
+    chunks. So the growing last window of a series costs a few bars per
+    backup instead of the whole window.
+    """
 
     def __init__(self, repository: Repository) -> None:
         self.store = repository.store
@@ -300,31 +315,47 @@ class _ChunkWriter:
     def __exit__(self, *exc_info) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
-    def write_windows(self, series: Series, windows: Iterator[BarColumns]) -> dict[int, WindowEntry]:
-        """Store one chunk per window; return the window entries by window start."""
+    def write_windows(
+        self, series: Series, windows: Iterator[BarColumns], reference: dict[int, WindowEntry] | None = None
+    ) -> dict[int, WindowEntry]:
+        """Store the chunks of each window; return the window entries by window start."""
         entries: dict[int, WindowEntry] = {}
         in_flight: list[Future] = []
         for bars in windows:
             self.windows_read += 1
-            in_flight.append(self._executor.submit(self._write_one, series, bars))
+            start = window_start(series.timeframe, int(bars.ts[0]))
+            known = reference.get(start) if reference else None
+            in_flight.append(self._executor.submit(self._write_one, start, bars, known))
             if len(in_flight) >= MAX_CHUNKS_IN_FLIGHT:
                 self._collect(in_flight.pop(0), entries)
         for future in in_flight:
             self._collect(future, entries)
         return entries
 
-    def _write_one(self, series: Series, bars: BarColumns) -> tuple[WindowEntry, int]:
+    def _write_one(self, start: int, bars: BarColumns, known: WindowEntry | None) -> tuple[WindowEntry, int, int]:
+        content_id = chunk_id_of(bars)
+        first_ts, last_ts = int(bars.ts[0]), int(bars.ts[-1])
+        if known is not None and known.content_id == content_id:
+            return known, 0, 0
+
+        if known is not None and len(known.patches) < MAX_PATCHES_PER_WINDOW:
+            changed, removed = diff_bars(read_window(self.store, known), bars)
+            if removed == 0 and len(changed) <= len(bars) * MAX_PATCH_FRACTION:
+                patch_id, data = encode_chunk(changed)
+                written = len(data) if self.store.put(patch_id, data) else 0
+                entry = WindowEntry(start, known.chunk_id, len(bars), first_ts, last_ts, content_id,
+                                    [*known.patches, patch_id])
+                return entry, written, 1 if written else 0
+
         chunk_id, data = encode_chunk(bars)
         written = len(data) if self.store.put(chunk_id, data) else 0
-        start = window_start(series.timeframe, int(bars.ts[0]))
-        return WindowEntry(start, chunk_id, len(bars), int(bars.ts[0]), int(bars.ts[-1])), written
+        return WindowEntry(start, chunk_id, len(bars), first_ts, last_ts, content_id), written, 1 if written else 0
 
     def _collect(self, future: Future, entries: dict[int, WindowEntry]) -> None:
-        entry, written = future.result()
+        entry, written, chunks = future.result()
         entries[entry.window_start] = entry
-        if written:
-            self.chunks_written += 1
-            self.bytes_written += written
+        self.chunks_written += chunks
+        self.bytes_written += written
 
 
 def _delta_against(reference: State, new_entries: dict[Series, dict[int, WindowEntry]]) -> list[SeriesEntry]:
@@ -335,7 +366,7 @@ def _delta_against(reference: State, new_entries: dict[Series, dict[int, WindowE
         changed = [
             entry for start, entry in sorted(new_entries[series].items())
             if not (entry.chunk_id is None and start not in known)
-            and (start not in known or known[start].chunk_id != entry.chunk_id)
+            and (start not in known or known[start] != entry)
         ]
         if changed:
             delta.append(SeriesEntry(series.symbol, series.timeframe, changed))

@@ -17,8 +17,7 @@ import pyarrow as pa
 from ..catalog import events as ev
 from ..catalog import schema
 from ..catalog.bars import BarColumns
-from ..catalog.chunks import decode_chunk
-from ..catalog.manifests import State, WindowEntry
+from ..catalog.manifests import State, WindowEntry, read_window
 from ..catalog.repository import BackupRow, Repository
 from ..catalog.series import Series, window_span
 from ..errors import InvalidTimestamp, NoBackupAtTime, NotFound
@@ -159,8 +158,7 @@ def read_state_bars(repository: Repository, state: State, series: Series) -> Ite
     """Yield the verified bars of one series of a state, window by window."""
     windows = state.get(series, {})
     for start in sorted(windows):
-        entry = windows[start]
-        yield decode_chunk(entry.chunk_id, repository.store.get(entry.chunk_id))
+        yield read_window(repository.store, windows[start])
 
 
 def _select(state: State, scope: Scope) -> State:
@@ -219,8 +217,7 @@ def _decoded_windows(repository: Repository, state: State) -> Iterator[tuple[Ser
     ]
 
     def load(job: tuple[Series, WindowEntry]) -> BarColumns:
-        entry = job[1]
-        return decode_chunk(entry.chunk_id, repository.store.get(entry.chunk_id))
+        return read_window(repository.store, job[1])
 
     with ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="tvcat-restore") as executor:
         pending = []

@@ -129,9 +129,10 @@ def _chunk_users(states: dict[str, State | None]) -> dict[str, tuple[set[str], s
             continue
         for series, windows in state.items():
             for entry in windows.values():
-                backups, series_names = users.setdefault(entry.chunk_id, (set(), set()))
-                backups.add(backup_id)
-                series_names.add(str(series))
+                for chunk_id in entry.object_ids():
+                    backups, series_names = users.setdefault(chunk_id, (set(), set()))
+                    backups.add(backup_id)
+                    series_names.add(str(series))
     return users
 
 
