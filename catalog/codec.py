@@ -16,24 +16,23 @@ Canonical encoding
 The chunk id is the blake3 hash of these bytes, so this layout never changes.
 All integers and floats are little-endian, and `n` is the bar count.
 
-=======================  ============  ========  ==========================================
-Field                    Offset        Width     Content
-=======================  ============  ========  ==========================================
-n                        0             4         u32, bar count
-ts                       4             8n        n x i64, Unix seconds
-open validity            4 + 8n        B         bitmap, B = ceil(n / 8)
-open values              4 + 8n + B    8n        n x f64
-high, low, close,        ...           B + 8n    validity and values as for open,
-volume                                           one column after the other
-=======================  ============  ========  ==========================================
+================  ========================  ======  =================================
+Field             Offset                    Width   Content
+================  ========================  ======  =================================
+n                 0                         4       u32, bar count
+ts                4                         8n      n x i64, Unix seconds
+validity of j     4 + 8n + j * (B + 8n)     B       bitmap, B = ceil(n / 8)
+values of j       4 + 8n + j * (B + 8n) + B 8n      n x f64
+================  ========================  ======  =================================
 
-Total size: 4 + 8n + 5 * (B + 8n) bytes.
+Column j is 0 for open, 1 for high, 2 for low, 3 for close and 4 for volume.
+The total size is 4 + 8n + 5 * (B + 8n) bytes.
 
 In a validity bitmap, bit i is 1 when row i is not NULL. Bits are numbered
 from the least significant bit of each byte (row 0 is bit 0 of byte 0, row 8
 bit 0 of byte 1), which is `numpy.packbits(..., bitorder="little")`. Padding
 bits after row n - 1 are 0. A NULL row stores +0.0 (eight zero bytes) in the
-values, and a non-NULL row stores its float's bits unchanged; it is never NaN.
+values. A non-NULL row stores its float's bits unchanged and is never NaN.
 `decode_canonical` rejects input that breaks any of these rules, so each set
 of bars has exactly one canonical encoding.
 
@@ -50,7 +49,7 @@ Layout version 1 is a 5-byte header and one zstd frame:
 Field                   Offset  Width  Content
 ======================  ======  =====  ============================================
 version                 0       1      u8, 1
-n                       1       4      u32 LE, bar count, at most MAX_PACKED_BARS
+n                       1       4      u32 LE, bar count, at most 10,000,000
 body                    5       rest   one zstd frame with content size and checksum
 ======================  ======  =====  ============================================
 
@@ -69,7 +68,7 @@ little-endian and "m" is the count of non-NULL rows of the column at hand.
    columns have the same NULL rows and one decimal scale d, stored as u8 d,
    then four integer streams of m values each, then four exception lists
    (open, high, low, close). With k the integers of each column, the
-   streams hold:
+   streams contain:
 
    - close deltas: close_k[i] - close_k[i - 1], with close_k[-1] = 0,
    - open gaps: open_k[i] - close_k[i - 1], with close_k[-1] = close_k[0],
@@ -105,7 +104,8 @@ transform             1      u8. 0 = zigzag: code = (v << 1) ^ (v >> 63), so
                              small magnitudes of either sign get small codes.
                              1 = offset: code = v - base.
 base                  8      i64, only for transform 1
-width                 1      u8 w in {0, 1, 2, 4, 8}; 0 means every code is 0
+width                 1      u8 w in {0, 1, 2, 4, 8}. Width 0 means that
+                             every code is 0 and no bytes follow.
 codes                 c * w  the codes as unsigned w-byte integers,
                              byte-shuffled: the lowest byte of each of the c
                              codes first, then the second byte of each, ...
@@ -118,7 +118,7 @@ saves the sign bit of zigzag, and zigzag otherwise. Arithmetic wraps modulo
 An exception list is u32 count e, then e x u32 strictly increasing positions
 among the m non-NULL rows of the column, then e x u64 float64 bit patterns.
 
-`unpack_columns` rejects an unknown version, n above MAX_PACKED_BARS, a frame
+`unpack_columns` rejects an unknown version, n above 10,000,000, a frame
 whose declared size exceeds the bound for n bars, bytes after the frame, and a
 body that does not parse to exactly n bars with every byte used.
 """
@@ -389,7 +389,7 @@ def _write_codes(body: bytearray, transform: int, base: int, codes: np.ndarray) 
 
 
 def _stream_width(largest: int) -> int:
-    """Return the smallest width in bytes, 1, 2, 4 or 8, that holds codes up to `largest`."""
+    """Return the smallest width in bytes, 1, 2, 4 or 8, that fits codes up to `largest`."""
     for width in (1, 2, 4):
         if largest < 1 << (8 * width):
             return width
@@ -574,7 +574,7 @@ def _max_body_size(count: int) -> int:
     """Return the largest body that `pack_columns` writes for `count` bars.
 
     Every stream is counted at its largest (offset transform, width 8) and
-    every column as decimal with the most exceptions allowed. The joint OHLC
+    every column as decimal with the maximum number of exceptions. The joint OHLC
     layout is 7 bytes smaller than four separate columns.
     """
     stream = 1 + 8 + 1 + 8 * count
@@ -603,8 +603,8 @@ def unpack_columns(data: bytes) -> BarColumns:
     version, count = _PACKED_HEADER.unpack_from(data)
     if version != PACKED_LAYOUT_VERSION:
         raise ValueError(
-            f"unsupported packed layout version {version}: this tvcat reads version "
-            f"{PACKED_LAYOUT_VERSION}; a newer tvcat may read it"
+            f"unsupported packed layout version {version}: this tvcat reads only version "
+            f"{PACKED_LAYOUT_VERSION}, so the chunk needs a newer tvcat, or it is corrupted"
         )
     if count > MAX_PACKED_BARS:
         raise ValueError(f"invalid packed bar data: {count} bars exceeds the maximum of {MAX_PACKED_BARS}")
@@ -626,7 +626,8 @@ def _decompress_body(frame: memoryview, max_size: int) -> bytes:
     """Decompress one zstd frame, after checking its declared size, and reject bytes after it.
 
     libzstd stops with an error when the frame produces more than its declared
-    content size, so max_size bounds the memory that a crafted frame can claim.
+    content size (checked with zstandard 0.25 and libzstd 1.5.7), so max_size
+    bounds the memory that a crafted frame can claim.
     """
     try:
         declared = zstandard.frame_content_size(frame)
@@ -862,7 +863,8 @@ def _read_prices(reader: _BodyReader, valids: list[np.ndarray | None], count: in
     integers = np.empty_like(relative)
     open_k, high_k, low_k, close_k = integers
     np.cumsum(relative[0], out=close_k)
-    open_k[0] = relative[1, 0] + close_k[0]
+    # Array operations wrap on overflow without a warning, unlike numpy scalars.
+    np.add(relative[1, :1], close_k[:1], out=open_k[:1])
     np.add(relative[1, 1:], close_k[:-1], out=open_k[1:])
     np.add(np.maximum(open_k, close_k), relative[2], out=high_k)
     np.subtract(np.minimum(open_k, close_k), relative[3], out=low_k)

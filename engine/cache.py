@@ -158,6 +158,7 @@ class BarCache:
         connection = adbc.connect(f"file:{self.path}?mode=ro")
         try:
             cursor = connection.cursor()
+            cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(READ_BATCH_ROWS)})
             # The first statement of the ADBC transaction fixes the snapshot.
             cursor.execute("SELECT change_seq FROM cache_meta WHERE id = 1")
             cursor.fetchall()
