@@ -31,7 +31,7 @@
 --               happened, with the time it happened.
 --   projection  A table derived from the events (and the manifests they
 --               name). `tvcat catalog rebuild` recreates every projection
---               from the log, so a projection holds no fact of its own.
+--               from the log, so a projection contains no fact of its own.
 --
 -- Invariants
 --   * Objects (chunks, then the manifest) must be durable (written to a
@@ -296,9 +296,9 @@ CREATE TABLE IF NOT EXISTS window_changes (
 ) WITHOUT ROWID;
 
 -- window_spans: the span of one window in seconds for each timeframe seen.
--- The triggers need it because SQL cannot parse a timeframe; tvcat fills it
--- before it writes bars of a new timeframe, and a bar of a timeframe missing
--- here is rejected so that no change goes untracked.
+-- The triggers need it because SQL cannot parse a timeframe. tvcat fills it
+-- before it writes bars of a new timeframe. A bar whose timeframe is missing
+-- here is rejected, so that no change goes untracked.
 CREATE TABLE IF NOT EXISTS window_spans (
     timeframe TEXT PRIMARY KEY,       -- normalised TradingView notation
     span INTEGER NOT NULL             -- 2048 bars of the timeframe, in seconds

@@ -1,4 +1,4 @@
-"""Manifests: which chunk holds each window of each series in a backup.
+"""Manifests: which chunk contains each window of each series in a backup.
 
 A complete manifest (full and snapshot backups) lists every window of every
 series in scope. A delta manifest (incremental and differential backups)
@@ -23,7 +23,7 @@ class WindowEntry(msgspec.Struct, frozen=True, array_like=True):
     """One window of a series: its start, its chunks and a summary of its bars.
 
     The window's bars are the chunk `chunk_id` with each chunk of `patches`
-    applied in order: a patch holds bars that replace those of the same
+    applied in order. A patch contains bars that replace those of the same
     time or add new ones. `content_id` is the id the window's bars would
     have as one chunk, so two entries hold the same bars exactly when their
     content ids are equal. `chunk_id` None means the window was emptied.

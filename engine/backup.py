@@ -45,8 +45,8 @@ logger = logging.getLogger(__name__)
 MAX_CHUNKS_IN_FLIGHT = 64
 ENCODE_THREADS = 4
 # A changed window is stored as a patch when at most this share of its bars
-# is new or changed and no bar was deleted, and it has fewer patches than
-# the limit; otherwise the whole window is stored again as one chunk.
+# is new or changed, no bar was deleted and it has fewer patches than the
+# limit. Otherwise the whole window is stored again as one chunk.
 MAX_PATCH_FRACTION = 0.25
 MAX_PATCHES_PER_WINDOW = 16
 
@@ -62,7 +62,7 @@ class BackupType(str, Enum):
 
 @dataclass(frozen=True)
 class Scope:
-    """Which series a backup covers: None means every symbol or every timeframe."""
+    """The series a backup covers. None means every symbol or every timeframe."""
 
     symbols: list[str] | None = None
     timeframes: list[str] | None = None
@@ -84,7 +84,7 @@ class Scope:
 
 @dataclass
 class BackupResult:
-    """What a committed backup did."""
+    """The outcome of a committed backup."""
 
     backup_id: str
     type: BackupType
@@ -124,7 +124,7 @@ def create_backup(
     """Take a backup of the cache into the repository and commit it.
 
     An incremental or differential backup with no earlier backup of the same
-    scope to build on is taken as a full backup, and the result says so.
+    scope to build on is taken as a full backup, and the result notes it.
     Raises NothingToBackUp when the scope selects no bars. A failure after
     `backup.started` appends `backup.failed` and re-raises.
     """
@@ -295,11 +295,11 @@ def split_windows(series: Series, batches: Iterator[BarColumns]) -> Iterator[Bar
 class _ChunkWriter:
     """Encodes and stores chunks on worker threads, a bounded number at a time.
 
-    Given the entries of the reference backup, a window whose bars differ
-    from the reference in a few bars only is stored as a patch: a small
-    chunk of the new and changed bars, applied on top of the reference's
-    chunks. So the growing last window of a series costs a few bars per
-    backup instead of the whole window.
+    Given the entries of the reference backup, a window that differs from
+    the reference in a few bars only is stored as a patch. A patch is a
+    small chunk of the new and changed bars, applied on top of the
+    reference's chunks, so the growing last window of a series costs a few
+    bars per backup instead of the whole window.
     """
 
     def __init__(self, repository: Repository) -> None:

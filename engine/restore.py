@@ -64,7 +64,7 @@ class RestoreResult:
 def parse_point_in_time(text: str) -> PointInTime:
     """Parse ISO 8601 (any offset, `Z`, fractional seconds) or Unix seconds into UTC.
 
-    A time without an offset is read as UTC, and `assumed_utc` says so.
+    A time without an offset is read as UTC, and `assumed_utc` is then True.
     Raises InvalidTimestamp with an example of the accepted forms.
     """
     value = text.strip()
@@ -138,7 +138,7 @@ def restore_backup(
     try:
         state = _select(repository.resolve_state(backup), scope)
         if not state:
-            raise NotFound(detail=_("backup {backup_id} holds no series for {scope}").format(
+            raise NotFound(detail=_("backup {backup_id} contains no series for {scope}").format(
                 backup_id=backup.backup_id, scope=scope.describe()))
         bar_count = _build_and_replace(repository, state, target)
     except BaseException as error:
