@@ -13,13 +13,23 @@ def chunk_id_of(bars: BarColumns) -> str:
     return object_id(encode_canonical(bars))
 
 
-def encode_chunk(bars: BarColumns) -> tuple[str, bytes]:
+def canonical_identity(bars: BarColumns) -> tuple[str, int]:
+    """Return the chunk id of `bars` and the length of their canonical bytes."""
+    canonical = encode_canonical(bars)
+    return object_id(canonical), len(canonical)
+
+
+def encode_chunk(bars: BarColumns, canonical_length: int | None = None, chunk_id: str | None = None) -> tuple[str, bytes]:
     """Return the id and the object file bytes of a chunk holding `bars`.
 
-    The packed columns carry their own zstd frame, so they follow the header as they are.
+    A caller that hashed the bars already passes the id and canonical length
+    to skip a second canonical encoding. The packed columns carry their own
+    zstd frame, so they follow the header as they are.
     """
-    canonical = encode_canonical(bars)
-    return object_id(canonical), encode_object(KIND_CHUNK, CODEC_PACKED_COLUMNS, len(canonical), pack_columns(bars))
+    if chunk_id is None or canonical_length is None:
+        canonical = encode_canonical(bars)
+        chunk_id, canonical_length = object_id(canonical), len(canonical)
+    return chunk_id, encode_object(KIND_CHUNK, CODEC_PACKED_COLUMNS, canonical_length, pack_columns(bars))
 
 
 def apply_patch(base: BarColumns, patch: BarColumns) -> BarColumns:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..catalog import events as ev
 from ..catalog.bars import BarColumns, concat
-from ..catalog.chunks import chunk_id_of, diff_bars, encode_chunk
+from ..catalog.chunks import canonical_identity, diff_bars, encode_chunk
 from ..catalog.manifests import (
     MANIFEST_VERSION,
     Manifest,
@@ -333,7 +333,7 @@ class _ChunkWriter:
         return entries
 
     def _write_one(self, start: int, bars: BarColumns, known: WindowEntry | None) -> tuple[WindowEntry, int, int]:
-        content_id = chunk_id_of(bars)
+        content_id, canonical_length = canonical_identity(bars)
         first_ts, last_ts = int(bars.ts[0]), int(bars.ts[-1])
         if known is not None and known.content_id == content_id:
             return known, 0, 0
@@ -347,7 +347,7 @@ class _ChunkWriter:
                                     [*known.patches, patch_id])
                 return entry, written, 1 if written else 0
 
-        chunk_id, data = encode_chunk(bars)
+        chunk_id, data = encode_chunk(bars, canonical_length, content_id)
         written = len(data) if self.store.put(chunk_id, data) else 0
         return WindowEntry(start, chunk_id, len(bars), first_ts, last_ts, content_id), written, 1 if written else 0
 

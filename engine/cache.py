@@ -1,8 +1,7 @@
 """The bar cache: cache.db with the `bars` table and its change tracking.
 
-Writers go through Python's sqlite3. Bulk reads for backups go through the
-ADBC SQLite driver, which returns Arrow columns several times faster than
-reading rows one by one.
+Writers and small reads go through Python's sqlite3. Bulk reads for backups
+go through `snapshot`, served by a reader process (engine/snapshot_reader.py).
 """
 
 import secrets
@@ -12,24 +11,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import adbc_driver_sqlite.dbapi as adbc
 import numpy as np
-import pyarrow as pa
 
 from ..catalog import schema
 from ..catalog.bars import BarColumns, concat
 from ..catalog.series import Series, window_span
 from ..errors import CacheNotFound
-
-# Bars fetched per Arrow batch when streaming a series out of the cache.
-READ_BATCH_ROWS = 65_536
+from .snapshot_reader import INT64_MAX as _INT64_MAX
+from .snapshot_reader import INT64_MIN as _INT64_MIN
+from .snapshot_reader import CacheSnapshot, open_snapshot
 
 _BAR_QUERY = (
     "SELECT ts, open, high, low, close, volume FROM bars "
     "WHERE symbol = ? AND timeframe = ? AND ts >= ? AND ts < ? ORDER BY ts"
 )
-_INT64_MIN = -(2**63)
-_INT64_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -42,16 +37,7 @@ class UpsertResult:
 
 
 class BarCache:
-    """One cache.db file. Not shared between threads.
-
-    NOTE: the ADBC driver links its own copy of SQLite. Two SQLite libraries
-    in one process must not hold the same database open at once: POSIX
-    locks are per process, so the last one to close would believe itself
-    alone and delete the WAL under the other. `snapshot` therefore closes
-    this object's sqlite3 connection first and reopens it lazily afterwards,
-    and no other sqlite3 connection to the cache file may stay open in the
-    process while a snapshot is open.
-    """
+    """One cache.db file. Not shared between threads."""
 
     def __init__(self, path: Path | str, create: bool = True) -> None:
         self.path = Path(path)
@@ -152,65 +138,10 @@ class BarCache:
         return covered
 
     @contextmanager
-    def snapshot(self) -> Iterator["CacheSnapshot"]:
-        """Open one read transaction over the cache for consistent bulk reads."""
-        self.close()
-        connection = adbc.connect(f"file:{self.path}?mode=ro")
-        try:
-            cursor = connection.cursor()
-            cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(READ_BATCH_ROWS)})
-            # The first statement of the ADBC transaction fixes the snapshot.
-            cursor.execute("SELECT change_seq FROM cache_meta WHERE id = 1")
-            cursor.fetchall()
-            yield CacheSnapshot(cursor)
-        finally:
-            connection.rollback()
-            connection.close()
-
-
-class CacheSnapshot:
-    """Reads of one cache state, inside the read transaction of `BarCache.snapshot`."""
-
-    def __init__(self, cursor) -> None:
-        self._cursor = cursor
-
-    def list_series(self) -> list[Series]:
-        self._cursor.execute("SELECT DISTINCT symbol, timeframe FROM bars ORDER BY symbol, timeframe")
-        return [Series(symbol, timeframe) for symbol, timeframe in self._cursor.fetchall()]
-
-    def changed_windows(self, after_seq: int) -> dict[Series, list[int]]:
-        """Return the windows whose change_seq is greater than `after_seq`, by series."""
-        self._cursor.execute(
-            "SELECT symbol, timeframe, window_start FROM window_changes WHERE change_seq > ? "
-            "ORDER BY symbol, timeframe, window_start",
-            (after_seq,),
-        )
-        changed: dict[Series, list[int]] = {}
-        for symbol, timeframe, start in self._cursor.fetchall():
-            changed.setdefault(Series(symbol, timeframe), []).append(start)
-        return changed
-
-    def stream_bars(self, series: Series, start: int = _INT64_MIN, stop: int = _INT64_MAX) -> Iterator[BarColumns]:
-        """Yield the bars of `series` with start <= ts < stop in sorted batches."""
-        self._cursor.execute(_BAR_QUERY, (series.symbol, series.timeframe, start, stop))
-        reader = self._cursor.fetch_record_batch()
-        for batch in reader:
-            if batch.num_rows:
-                yield _batch_to_bars(batch)
-
-    def read_bars(self, series: Series, start: int = _INT64_MIN, stop: int = _INT64_MAX) -> BarColumns:
-        return concat(list(self.stream_bars(series, start, stop)))
-
-
-def _batch_to_bars(batch: pa.RecordBatch) -> BarColumns:
-    # A column that is NULL in every row of a batch arrives as int64 or null type.
-    columns = [batch.column(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)]
-    for index in range(1, 6):
-        column = batch.column(index)
-        if column.type != pa.float64():
-            column = column.cast(pa.float64())
-        columns.append(column.to_numpy(zero_copy_only=False))
-    return BarColumns.from_arrays(*columns)
+    def snapshot(self) -> Iterator[CacheSnapshot]:
+        """Open one read transaction over the cache, in a reader process, for consistent bulk reads."""
+        with open_snapshot(self.path) as snapshot:
+            yield snapshot
 
 
 def _split_by_stored(bars: BarColumns, stored: BarColumns) -> tuple[BarColumns, BarColumns, int]:
