@@ -36,6 +36,9 @@ def set_language(language: str | None = None) -> None:
     chosen = language or os.environ.get("TVCAT_LANG")
     if chosen:
         languages = [normalize_language(chosen)]
+        # Click's own messages go through the global gettext domain, which
+        # reads LANGUAGE, so setting it translates them as well.
+        os.environ["LANGUAGE"] = languages[0]
     else:
         languages = [
             normalize_language(part)
@@ -46,6 +49,12 @@ def set_language(language: str | None = None) -> None:
     _translation = gettext.translation(
         DOMAIN, localedir=LOCALE_DIR, languages=languages or ["en"], fallback=True
     )
+
+
+def bind_global_domain() -> None:
+    """Route messages of libraries that use gettext's global domain (click) through tvcat's catalog."""
+    gettext.bindtextdomain(DOMAIN, str(LOCALE_DIR))
+    gettext.textdomain(DOMAIN)
 
 
 def _(message: str) -> str:

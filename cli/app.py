@@ -1,6 +1,5 @@
 """The click group, its global options and the command registry."""
 
-import gettext
 import logging
 import os
 from dataclasses import dataclass, field
@@ -9,7 +8,7 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from ..i18n import DOMAIN, LOCALE_DIR, _
+from ..i18n import _
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -47,12 +46,6 @@ class AppContext:
         for resource in reversed(self.opened):
             resource.close()
         self.opened.clear()
-
-
-def bind_click_messages() -> None:
-    """Route click's own messages (Usage, Options, errors) through tvcat's catalog."""
-    gettext.bindtextdomain(DOMAIN, str(LOCALE_DIR))
-    gettext.textdomain(DOMAIN)
 
 
 EXIT_STATUS_HELP = _(

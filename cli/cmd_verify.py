@@ -28,9 +28,8 @@ def verify_command(app, backup_id, read_data, as_json):
     if as_json:
         print_json({"ok": report.ok, **report.__dict__})
     else:
-        click.echo(ngettext("checked {count} backup", "checked {count} backups", report.backups_checked).format(
-            count=report.backups_checked) + ", " + ngettext(
-            "{count} object", "{count} objects", report.objects_checked).format(count=report.objects_checked))
+        click.echo(_("checked {backups} backup(s) and {objects} object(s)").format(
+            backups=report.backups_checked, objects=report.objects_checked))
         for fault in report.faults:
             click.echo(_("fault: {problem} {object}: {detail}").format(
                 problem=fault.problem, object=fault.object_id or "", detail=fault.detail))

@@ -1,14 +1,13 @@
 """The `tvcat` entry point: choose the language, run the command, map errors to exit codes."""
 
 import logging
-import os
 import sys
 import traceback
 
 import click
 
 from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, TvcatError
-from ..i18n import _, set_language
+from ..i18n import _, bind_global_domain, set_language
 
 
 def _language_from_argv(argv: list[str]) -> str | None:
@@ -24,15 +23,11 @@ def _language_from_argv(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> None:
     """Run tvcat with `argv` (default: the process arguments) and exit with its code."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    language = _language_from_argv(arguments)
-    if language:
-        # Click's own messages go through the global gettext domain, which
-        # reads LANGUAGE, so setting it translates them as well.
-        os.environ["LANGUAGE"] = language
-    set_language(language)
-    from .app import bind_click_messages, cli
+    set_language(_language_from_argv(arguments))
+    # Bind before the commands are built, so click's option help is translated too.
+    bind_global_domain()
+    from .app import cli
 
-    bind_click_messages()
     try:
         cli.main(args=arguments, prog_name="tvcat", standalone_mode=False)
     except TvcatError as error:
