@@ -7,6 +7,7 @@ header layout is documented in schema.sql.
 
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 import secrets
 import struct
 from pathlib import Path
@@ -28,6 +29,8 @@ DEFAULT_ZSTD_LEVEL = 3
 # A chunk holds at most a few thousand bars, so no canonical encoding comes
 # near this; the limit stops a corrupted length from allocating gigabytes.
 MAX_CANONICAL_BYTES = 1 << 30
+
+FLUSH_THREADS = 8
 
 _ID_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 
@@ -74,6 +77,14 @@ def decompress(object_id_: str, payload: bytes, canonical_length: int) -> bytes:
     if len(canonical) != canonical_length:
         raise ObjectCorrupted(object_id=object_id_, reason="length mismatch")
     return canonical
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 class ObjectStore(Protocol):
@@ -153,13 +164,16 @@ class LocalObjectStore:
         return True
 
     def flush(self) -> None:
-        """Fsync every directory that gained an entry, so the renames are durable."""
-        for directory in sorted(self._dirty_dirs, key=lambda path: len(path.parts), reverse=True):
-            descriptor = os.open(directory, os.O_RDONLY)
-            try:
-                os.fsync(descriptor)
-            finally:
-                os.close(descriptor)
+        """Fsync every directory that gained an entry, so the renames are durable.
+
+        The fan-out directories are synced on worker threads, because a
+        large backup touches all 256 of them and fsync waits on the disk.
+        """
+        leaves = [directory for directory in self._dirty_dirs if directory != self.root]
+        with ThreadPoolExecutor(FLUSH_THREADS, thread_name_prefix="tvcat-flush") as executor:
+            list(executor.map(_fsync_directory, leaves))
+        if self.root in self._dirty_dirs:
+            _fsync_directory(self.root)
         self._dirty_dirs.clear()
 
     def delete(self, object_id: str) -> None:
