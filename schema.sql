@@ -261,7 +261,8 @@ FROM chain JOIN backups AS m ON m.backup_id = chain.member_id;
 -- @database cache
 
 -- bars: the bar cache. One row is one bar of one series; the key is
--- (symbol, timeframe, ts). Written by imports, syncs and restores, and by
+-- (symbol, timeframe, ts). SQLite stores -0.0 in a REAL column as the
+-- integer 0, so tvcat writes +0.0 for it. Written by imports, syncs and restores, and by
 -- anyone with sqlite3: the triggers below record every change.
 CREATE TABLE IF NOT EXISTS bars (
     symbol TEXT NOT NULL,             -- EXCHANGE:TICKER, e.g. 'BINANCE:BTCUSDT'

@@ -96,6 +96,7 @@ class BarCache:
         """
         if len(bars) == 0:
             return UpsertResult(0, 0, 0)
+        bars = _without_negative_zero(bars)
         self.ensure_timeframe(series.timeframe)
 
         self.connection.execute("BEGIN IMMEDIATE")
@@ -142,6 +143,17 @@ class BarCache:
         """Open one read transaction over the cache, in a reader process, for consistent bulk reads."""
         with open_snapshot(self.path) as snapshot:
             yield snapshot
+
+
+def _without_negative_zero(bars: BarColumns) -> BarColumns:
+    """Return `bars` with -0.0 replaced by +0.0.
+
+    SQLite stores a REAL with no fractional part as an integer, so -0.0
+    reads back as +0.0. Writing +0.0 in the first place keeps the cache,
+    its backups and the comparison of a re-import in agreement.
+    """
+    values = [np.where(column == 0.0, 0.0, column) for column in bars.columns()[1:]]
+    return BarColumns(bars.ts, *values)
 
 
 def _split_by_stored(bars: BarColumns, stored: BarColumns) -> tuple[BarColumns, BarColumns, int]:

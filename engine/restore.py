@@ -68,15 +68,16 @@ def parse_point_in_time(text: str) -> PointInTime:
     Raises InvalidTimestamp with an example of the accepted forms.
     """
     value = text.strip()
-    if _UNIX_SECONDS.match(value):
-        return PointInTime(datetime.fromtimestamp(float(value), timezone.utc), False)
     try:
+        if _UNIX_SECONDS.match(value):
+            return PointInTime(datetime.fromtimestamp(float(value), timezone.utc), False)
         moment = datetime.fromisoformat(value.replace("z", "Z"))
-    except ValueError as error:
+        if moment.tzinfo is None:
+            return PointInTime(moment.replace(tzinfo=timezone.utc), True)
+        return PointInTime(moment.astimezone(timezone.utc), False)
+    except (ValueError, OverflowError, OSError) as error:
+        # Also times that parse but fall outside the years 1 to 9999 in UTC.
         raise InvalidTimestamp(value=text) from error
-    if moment.tzinfo is None:
-        return PointInTime(moment.replace(tzinfo=timezone.utc), True)
-    return PointInTime(moment.astimezone(timezone.utc), False)
 
 
 def choose_backup_at(repository: Repository, point: PointInTime, scope: Scope) -> RestoreChoice:
@@ -113,10 +114,16 @@ def choose_backup_at(repository: Repository, point: PointInTime, scope: Scope) -
 
 
 def _covers(backup: BackupRow, scope: Scope) -> bool:
-    if scope.symbols and backup.symbols is not None and not set(scope.symbols) <= set(backup.symbols):
-        return False
-    if scope.timeframes and backup.timeframes is not None and not set(scope.timeframes) <= set(backup.timeframes):
-        return False
+    """Tell whether `backup` holds every series `scope` asks for.
+
+    A backup limited to some symbols or timeframes covers only requests
+    limited to a subset of them, never a request for everything.
+    """
+    for limited, requested in ((backup.symbols, scope.symbols), (backup.timeframes, scope.timeframes)):
+        if limited is None:
+            continue
+        if requested is None or not set(requested) <= set(limited):
+            return False
     return True
 
 
