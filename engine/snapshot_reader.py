@@ -12,10 +12,14 @@ parent, which may keep sqlite3 connections to the cache, never loads the
 driver. The child also reads while the parent encodes, which keeps a second
 core busy.
 
-Protocol over a socket pair wrapped in multiprocessing Connections, one request at a time: the parent
-sends a tuple, the child answers with one message, or for `stream` with one
-message per batch and then None. An exception in the child is sent back as
-("error", text) and raised in the parent as SnapshotReadFailed.
+Protocol over a socket pair wrapped in multiprocessing Connections, one
+request at a time: the parent sends a tuple and the child answers with one
+pickled message. For `stream` the child answers instead with raw byte
+messages, to spare pickling the columns: b"B" and one batch (u64 bar count,
+then ts as int64 and the five value columns as float64, native byte order),
+as many as needed, then b"Z". An exception in the child is sent back as
+("error", text), or b"E" and the text during a stream, and raised in the
+parent as SnapshotReadFailed.
 """
 
 import socket
@@ -35,6 +39,7 @@ from ..i18n import N_
 
 # Bars fetched per Arrow batch and sent to the parent in one message.
 READ_BATCH_ROWS = 65_536
+_BATCH, _END, _ERROR = b"B", b"Z", b"E"
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
@@ -83,10 +88,16 @@ class CacheSnapshot:
         """
         self._connection.send(("stream", series.symbol, series.timeframe, start, stop))
         while True:
-            columns = self._receive()
-            if columns is None:
+            try:
+                message = self._connection.recv_bytes()
+            except EOFError as error:
+                raise SnapshotReadFailed(detail="the reader process exited") from error
+            tag = message[:1]
+            if tag == _END:
                 return
-            yield BarColumns(*columns)
+            if tag == _ERROR:
+                raise SnapshotReadFailed(detail=message[1:].decode("utf-8", "replace"))
+            yield _decode_batch(message)
 
     def read_bars(self, series: Series, start: int = INT64_MIN, stop: int = INT64_MAX) -> BarColumns:
         return concat(list(self.stream_bars(series, start, stop)))
@@ -170,11 +181,15 @@ def _answer(cursor, connection, request: tuple) -> None:
         )
         connection.send(cursor.fetchall())
     elif kind == "stream":
-        cursor.execute(_BAR_QUERY, request[1:])
-        for batch in cursor.fetch_record_batch():
-            if batch.num_rows:
-                connection.send(_batch_columns(batch))
-        connection.send(None)
+        try:
+            cursor.execute(_BAR_QUERY, request[1:])
+            for batch in cursor.fetch_record_batch():
+                if batch.num_rows:
+                    connection.send_bytes(_encode_batch(_batch_columns(batch)))
+        except Exception as error:  # Reported to the parent, which raises it.
+            connection.send_bytes(_ERROR + f"{type(error).__name__}: {error}".encode("utf-8"))
+            return
+        connection.send_bytes(_END)
     else:
         raise ValueError(f"unknown request {kind!r}")
 
@@ -201,6 +216,26 @@ def _list_series(cursor) -> list[tuple[str, str]]:
             )
         symbol = _scalar(cursor, "SELECT min(symbol) FROM bars WHERE symbol > ?", (symbol,))
     return found
+
+
+def _encode_batch(columns: tuple[np.ndarray, ...]) -> bytes:
+    count = np.array([len(columns[0])], dtype=np.uint64)
+    return b"".join([_BATCH, count.tobytes(), *(column.tobytes() for column in columns)])
+
+
+def _decode_batch(message: bytes) -> BarColumns:
+    """Return the columns of a b"B" message as read-only views into it."""
+    buffer = memoryview(message)
+    count = int(np.frombuffer(buffer, dtype=np.uint64, count=1, offset=1)[0])
+    if len(message) != 9 + 48 * count:
+        raise SnapshotReadFailed(detail=f"batch of {len(message)} bytes for {count} bars")
+    offset = 9
+    ts = np.frombuffer(buffer, dtype=np.int64, count=count, offset=offset)
+    values = []
+    for index in range(5):
+        offset += 8 * count
+        values.append(np.frombuffer(buffer, dtype=np.float64, count=count, offset=offset))
+    return BarColumns(ts, *values)
 
 
 def _batch_columns(batch) -> tuple[np.ndarray, ...]:
