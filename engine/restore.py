@@ -240,8 +240,8 @@ def _decoded_windows(repository: Repository, state: State) -> Iterator[tuple[Ser
 def _to_arrow(series: Series, bars: BarColumns) -> pa.Table:
     count = len(bars)
     columns = {
-        "symbol": pa.array([series.symbol] * count, pa.string()),
-        "timeframe": pa.array([series.timeframe] * count, pa.string()),
+        "symbol": pa.repeat(pa.scalar(series.symbol, pa.string()), count),
+        "timeframe": pa.repeat(pa.scalar(series.timeframe, pa.string()), count),
         "ts": pa.array(bars.ts, pa.int64()),
     }
     for name, values in zip(("open", "high", "low", "close", "volume"), bars.columns()[1:]):
