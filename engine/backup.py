@@ -173,12 +173,13 @@ def _choose_reference(repository: Repository, backup_type: BackupType, scope: Sc
 
 def _run_backup(repository, cache, backup_id, backup_type, scope, reference, parent, progress) -> BackupResult:
     started = time.monotonic()
-    reference_state: State = repository.resolve_state(reference) if reference else {}
     covered_seq = cache.advance_change_seq()
     cache_id = cache.cache_id
     use_tracking = reference is not None and reference.cache_id == cache_id
 
     with cache.snapshot() as snapshot, _ChunkWriter(repository) as writer:
+        # Resolved while the reader process starts.
+        reference_state: State = repository.resolve_state(reference) if reference else {}
         series_in_cache = [series for series in snapshot.list_series() if scope.contains(series)]
         if not series_in_cache and not reference_state:
             raise NothingToBackUp(scope=scope.describe())

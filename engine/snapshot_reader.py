@@ -57,8 +57,19 @@ class CacheSnapshot:
 
     def __init__(self, connection) -> None:
         self._connection = connection
+        self._ready = False
+
+    def _wait_ready(self) -> None:
+        """Wait for the child's first message, sent once its read transaction is open."""
+        if self._ready:
+            return
+        ready = self._receive()
+        if ready != "ready":
+            raise SnapshotReadFailed(detail=repr(ready))
+        self._ready = True
 
     def _request(self, *message):
+        self._wait_ready()
         self._connection.send(message)
         return self._receive()
 
@@ -86,6 +97,7 @@ class CacheSnapshot:
 
         The generator must be consumed to the end before the next request.
         """
+        self._wait_ready()
         self._connection.send(("stream", series.symbol, series.timeframe, start, stop))
         while True:
             try:
@@ -107,8 +119,11 @@ class CacheSnapshot:
 def open_snapshot(path: Path) -> Iterator[CacheSnapshot]:
     """Start a reader process holding one read transaction on the cache at `path`.
 
-    The child is started with subprocess rather than multiprocessing, so it
-    never re-imports the caller's main module.
+    Returns at once, so the caller can work while the child starts; the
+    first request waits until the child's transaction is open. Changes the
+    caller commits before this call are in the snapshot. The child is
+    started with subprocess rather than multiprocessing, so it never
+    re-imports the caller's main module.
     """
     parent_socket, child_socket = socket.socketpair()
     process = subprocess.Popen(
@@ -118,22 +133,17 @@ def open_snapshot(path: Path) -> Iterator[CacheSnapshot]:
     child_socket.close()
     parent_end = Connection(parent_socket.detach())
     try:
-        snapshot = CacheSnapshot(parent_end)
-        ready = snapshot._receive()
-        if ready != "ready":
-            raise SnapshotReadFailed(detail=repr(ready))
-        yield snapshot
+        yield CacheSnapshot(parent_end)
     finally:
         try:
             parent_end.send(("close",))
         except (BrokenPipeError, OSError):
             pass
         parent_end.close()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        # The child exits as soon as it reads the close request or the end
+        # of the socket, so a blocking wait is short and avoids the polling
+        # sleeps of wait(timeout=...).
+        process.wait()
 
 
 def serve(path: str, connection) -> None:
