@@ -12,9 +12,9 @@
 --   bar         One OHLCV row of a series: `ts` (Unix seconds, UTC, bar
 --               open), open, high, low, close and volume as float64. NULL
 --               means the source has no value.
---   window      A fixed span of bar time of one series: 2048 bars of its
+--   window      A fixed span of bar time of one series: 8192 bars of its
 --               timeframe, aligned to multiples of that span since
---               1970-01-01T00:00Z. One-minute bars have 2048-minute windows.
+--               1970-01-01T00:00Z. One-minute bars have 8192-minute windows.
 --   chunk       The bars of one series in one window, stored as one object.
 --               Its id is the blake3 hash of its canonical encoding.
 --   patch       A chunk that holds only the new and changed bars of a window,
@@ -302,7 +302,7 @@ CREATE TABLE IF NOT EXISTS window_changes (
 -- here is rejected, so that no change goes untracked.
 CREATE TABLE IF NOT EXISTS window_spans (
     timeframe TEXT PRIMARY KEY,       -- normalised TradingView notation
-    span INTEGER NOT NULL             -- 2048 bars of the timeframe, in seconds
+    span INTEGER NOT NULL             -- 8192 bars of the timeframe, in seconds
 ) WITHOUT ROWID;
 
 CREATE TRIGGER IF NOT EXISTS bars_track_insert AFTER INSERT ON bars

@@ -136,7 +136,7 @@ PACKED_LAYOUT_VERSION = 1
 
 # The bound keeps a crafted header from making unpack_columns allocate
 # gigabytes. Ten million one-minute bars are about 19 years of a 24-hour
-# market, and a chunk contains about 2048 bars.
+# market, and a chunk contains at most 8192 one-minute bars.
 MAX_PACKED_BARS = 10_000_000
 
 DEFAULT_ZSTD_LEVEL = 3

@@ -49,6 +49,7 @@ class BarCache:
             "INSERT OR IGNORE INTO cache_meta (id, cache_id, change_seq) VALUES (1, ?, 1)",
             (secrets.token_hex(8),),
         )
+        self._repair_window_spans()
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -64,6 +65,30 @@ class BarCache:
     @property
     def cache_id(self) -> str:
         return self.connection.execute("SELECT cache_id FROM cache_meta WHERE id = 1").fetchone()[0]
+
+    def _repair_window_spans(self) -> None:
+        """Bring window_spans in line with this version's window function.
+
+        A cache written with other spans tracked changes in other windows,
+        so its change tracking is not trusted: the cache gets a new cache_id,
+        and the next incremental compares every window with its parent.
+        """
+        stale = [
+            (timeframe, window_span(timeframe))
+            for timeframe, span in self.connection.execute("SELECT timeframe, span FROM window_spans")
+            if span != window_span(timeframe)
+        ]
+        if not stale:
+            return
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            self.connection.executemany("UPDATE window_spans SET span = ? WHERE timeframe = ?",
+                                        [(span, timeframe) for timeframe, span in stale])
+            self.connection.execute("UPDATE cache_meta SET cache_id = ? WHERE id = 1", (secrets.token_hex(8),))
+            self.connection.execute("COMMIT")
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
 
     def ensure_timeframe(self, timeframe: str) -> None:
         """Record the window span of `timeframe` so the triggers can track its bars."""
