@@ -83,6 +83,15 @@ class InvalidOption(InvalidInput):
     template = N_("{detail}")
 
 
+class DatabaseUnavailable(TvcatError):
+    """A database file that cannot be opened or written."""
+
+    template = N_(
+        "cannot open the database {path}: {reason}; check that the path is a tvcat database file "
+        "in a writable directory, or choose another with --repo or --cache"
+    )
+
+
 class NotFound(TvcatError):
     """Something named by the user does not exist."""
 
@@ -133,6 +142,13 @@ class ObjectMissing(IntegrityError):
 
 class ObjectCorrupted(IntegrityError):
     template = N_("object {object_id} is corrupted: {reason}")
+
+
+class ManifestMismatch(IntegrityError):
+    template = N_(
+        "the catalog names manifest {manifest_id} for backup {backup_id}, but that manifest belongs to "
+        "{owner}: the catalog was changed; run `tvcat audit verify`"
+    )
 
 
 class VerifyFailed(IntegrityError):

@@ -25,6 +25,22 @@ def normalize_language(language: str) -> str:
     return base
 
 
+def _language_from_locale() -> str:
+    """Return the message language of the locale variables, as POSIX orders them.
+
+    LANGUAGE (its first entry) wins, then the first of LC_ALL, LC_MESSAGES
+    and LANG that is set. C and POSIX mean English.
+    """
+    first_language = os.environ.get("LANGUAGE", "").split(":")[0]
+    if first_language:
+        return first_language
+    for variable in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(variable)
+        if value:
+            return "en" if value in ("C", "POSIX") or value.startswith("C.") else value
+    return "en"
+
+
 def set_language(language: str | None = None) -> None:
     """Select the message catalog for this process.
 
@@ -33,19 +49,11 @@ def set_language(language: str | None = None) -> None:
     """
     global _translation
 
-    chosen = language or os.environ.get("TVCAT_LANG")
-    if chosen:
-        languages = [normalize_language(chosen)]
-        # Click's own messages go through the global gettext domain, which
-        # reads LANGUAGE, so setting it translates them as well.
-        os.environ["LANGUAGE"] = languages[0]
-    else:
-        languages = [
-            normalize_language(part)
-            for variable in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
-            for part in os.environ.get(variable, "").split(":")
-            if part and part not in ("C", "POSIX")
-        ]
+    chosen = language or os.environ.get("TVCAT_LANG") or _language_from_locale()
+    languages = [normalize_language(chosen)]
+    # Click's own messages go through the global gettext domain, which reads
+    # LANGUAGE, so setting it makes them follow the same choice.
+    os.environ["LANGUAGE"] = languages[0]
     _translation = gettext.translation(
         DOMAIN, localedir=LOCALE_DIR, languages=languages or ["en"], fallback=True
     )

@@ -108,6 +108,7 @@ class BackupCommitted(Event, frozen=True, kw_only=True):
     chunks_written: int
     bytes_written: int
     duration_seconds: float
+    objects_repaired: int = 0         # damaged objects a full backup found and replaced
 
 
 class BackupFailed(Event, frozen=True, kw_only=True):

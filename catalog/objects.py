@@ -163,6 +163,24 @@ class LocalObjectStore:
         self._dirty_dirs.add(directory)
         return True
 
+    def replace(self, object_id: str, data: bytes) -> None:
+        """Write `data` durably under `object_id`, replacing a damaged object of that id."""
+        final = self.path(object_id)
+        temporary = final.parent / f".{object_id}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view):]
+            os.fsync(descriptor)
+        except BaseException:
+            os.close(descriptor)
+            temporary.unlink(missing_ok=True)
+            raise
+        os.close(descriptor)
+        os.replace(temporary, final)
+        self._dirty_dirs.add(final.parent)
+
     def flush(self) -> None:
         """Fsync every directory that gained an entry, so the renames are durable.
 

@@ -5,7 +5,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import AmbiguousBackupId, BackupNotFound, RepositoryNotFound
+from ..errors import AmbiguousBackupId, BackupNotFound, DatabaseUnavailable, ManifestMismatch, RepositoryNotFound
 from . import events as ev
 from . import schema
 from .manifests import Manifest, State, apply_manifest, decode_manifest
@@ -60,7 +60,10 @@ class Repository:
         if not (self.path / CATALOG_FILE).exists():
             if not create:
                 raise RepositoryNotFound(path=str(self.path))
-            self.path.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise DatabaseUnavailable(path=str(self.path / CATALOG_FILE), reason=error.strerror) from error
         self.connection = schema.connect(self.path / CATALOG_FILE, "catalog")
         self.store = LocalObjectStore(self.path)
 
@@ -135,11 +138,23 @@ class Repository:
     def read_manifest(self, manifest_id: str) -> Manifest:
         return decode_manifest(manifest_id, self.store.get(manifest_id))
 
+    def read_backup_manifest(self, backup: BackupRow) -> Manifest:
+        """Read the manifest of `backup` and check that it names that backup.
+
+        The check catches a catalog row edited to point at another backup's
+        manifest. Raises ObjectMissing, ObjectCorrupted or ManifestMismatch.
+        """
+        manifest = self.read_manifest(backup.manifest_id)
+        if manifest.backup_id != backup.backup_id or manifest.parent_id != backup.parent_id:
+            raise ManifestMismatch(manifest_id=backup.manifest_id, backup_id=backup.backup_id,
+                                   owner=manifest.backup_id)
+        return manifest
+
     def resolve_state(self, backup: BackupRow) -> State:
         """Return the restored state of `backup` by applying the manifests of its chain."""
         state: State = {}
         for member in self.chain(backup):
-            state = apply_manifest(state, self.read_manifest(member.manifest_id))
+            state = apply_manifest(state, self.read_backup_manifest(member))
         return state
 
     def last_event_time(self) -> str | None:

@@ -4,6 +4,8 @@ import sqlite3
 from functools import cache
 from pathlib import Path
 
+from ..errors import DatabaseUnavailable
+
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema.sql"
 SCHEMA_VERSION = 1
 _SECTION_MARK = "-- @database "
@@ -30,9 +32,12 @@ def connect(path: Path | str, section: str) -> sqlite3.Connection:
     explicit BEGIN statements so that an event and its projection rows, or a
     batch of bars and their change tracking, commit together.
     """
-    connection = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-    connection.execute("PRAGMA journal_mode = WAL")
-    connection.execute("PRAGMA synchronous = FULL")
-    connection.execute("PRAGMA foreign_keys = ON")
-    connection.executescript(schema_sections()[section])
+    try:
+        connection = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = FULL")
+        connection.execute("PRAGMA foreign_keys = ON")
+        connection.executescript(schema_sections()[section])
+    except sqlite3.Error as error:
+        raise DatabaseUnavailable(path=str(path), reason=str(error)) from error
     return connection

@@ -37,7 +37,12 @@ class AppContext:
 
     def bar_cache(self, create: bool = True):
         from ..engine.cache import BarCache
+        from ..errors import InvalidOption
 
+        if self.cache.resolve().is_relative_to(self.repo.resolve()):
+            raise InvalidOption(detail=_(
+                "the cache {cache} is inside the repository {repo}; keep the cache outside it"
+            ).format(cache=self.cache, repo=self.repo))
         cache = BarCache(self.cache, create=create)
         self.opened.append(cache)
         return cache
@@ -75,8 +80,9 @@ def cli(ctx: click.Context, repo: Path | None, cache: Path | None, lang: str | N
         verbose=verbose,
     )
     ctx.call_on_close(ctx.obj.close)
+    # Without --verbose the CLI reports errors itself, so log lines would repeat them.
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
+        level=logging.INFO if verbose else logging.CRITICAL,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 

@@ -77,6 +77,8 @@ def backup_command(app, backup_type, symbols, timeframes, as_json):
     click.echo(_("  new chunks:      {count}").format(count=result.chunks_written))
     click.echo(_("  bytes added:     {size}").format(size=format_bytes(result.bytes_written)))
     click.echo(_("  duration:        {seconds:.2f} s").format(seconds=result.duration_seconds))
+    if result.objects_repaired:
+        click.echo(_("  repaired:        {count} damaged objects replaced").format(count=result.objects_repaired))
 
 
 COMMANDS = [backup_command]

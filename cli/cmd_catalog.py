@@ -17,14 +17,20 @@ def catalog_group():
 
 @catalog_group.command("rebuild", help=_(
     "Rebuild every projection table from the event log.\n\n"
-    "Empties backups, backup_series, backup_chunks, restores and verifications and "
-    "replays every event into them, in one transaction. The log itself is not changed "
-    "but for a catalog.rebuilt event."
+    "Checks the hash chain of the log first and refuses a damaged log. Then empties "
+    "backups, backup_series, backup_chunks, restores and verifications and replays every "
+    "event into them, in one transaction. The log itself gains only audit.verified and "
+    "catalog.rebuilt events."
 ))
 @click.option("--json", "as_json", is_flag=True, help=_("Print the result as JSON."))
 @click.pass_obj
 def rebuild_command(app, as_json):
     repository = app.repository(create=False)
+    audit = verify_log(repository)
+    if not audit.ok:
+        raise AuditFailed(detail=_(
+            "refusing to rebuild from a damaged event log: event {seq}: {problem}"
+        ).format(seq=audit.first_bad_seq, problem=audit.problem))
     replayed, missing = rebuild_projections(repository.connection, repository.store)
     repository.record(ev.CatalogRebuilt(events_replayed=replayed, manifests_missing=missing))
     if as_json:

@@ -71,7 +71,8 @@ def _confirm_replace(target: Path) -> None:
     if not sys.stdin.isatty():
         raise ConfirmationRequired(detail=_(
             "{target} exists; pass --force to replace it, or --target-db to restore elsewhere").format(target=target))
-    click.confirm(_("{target} exists. Replace it?").format(target=target), abort=True)
+    if not click.confirm(_("{target} exists. Replace it?").format(target=target)):
+        raise ConfirmationRequired(detail=_("restore cancelled: {target} was not changed").format(target=target))
 
 
 COMMANDS = [restore_command]

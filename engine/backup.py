@@ -9,6 +9,7 @@ backup reuses or garbage collection removes.
 
 import logging
 import secrets
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ import numpy as np
 
 from ..catalog import events as ev
 from ..catalog.bars import BarColumns, concat
-from ..catalog.chunks import canonical_identity, diff_bars, encode_chunk
+from ..catalog.chunks import canonical_identity, decode_chunk, diff_bars, encode_chunk
 from ..catalog.manifests import (
     MANIFEST_VERSION,
     Manifest,
@@ -34,7 +35,7 @@ from ..catalog.manifests import (
 )
 from ..catalog.repository import BackupRow, Repository
 from ..catalog.series import Series, window_span, window_start, window_starts
-from ..errors import NothingToBackUp
+from ..errors import IntegrityError, NothingToBackUp
 from ..i18n import _
 from .cache import BarCache, CacheSnapshot
 
@@ -99,6 +100,7 @@ class BackupResult:
     chunks_written: int
     bytes_written: int
     duration_seconds: float
+    objects_repaired: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -175,9 +177,14 @@ def _run_backup(repository, cache, backup_id, backup_type, scope, reference, par
     started = time.monotonic()
     covered_seq = cache.advance_change_seq()
     cache_id = cache.cache_id
-    use_tracking = reference is not None and reference.cache_id == cache_id
+    # A change sequence below the reference's means cache.db was replaced by
+    # an older copy of itself: its new changes may carry numbers the
+    # reference already covers, so tracking cannot be trusted.
+    use_tracking = (
+        reference is not None and reference.cache_id == cache_id and covered_seq >= reference.change_seq
+    )
 
-    with cache.snapshot() as snapshot, _ChunkWriter(repository) as writer:
+    with cache.snapshot() as snapshot, _ChunkWriter(repository, backup_type is BackupType.FULL) as writer:
         # Resolved while the reader process starts.
         reference_state: State = repository.resolve_state(reference) if reference else {}
         series_in_cache = [series for series in snapshot.list_series() if scope.contains(series)]
@@ -253,7 +260,7 @@ def _run_backup(repository, cache, backup_id, backup_type, scope, reference, par
         parent_id=manifest.parent_id, base_full_id=base_full_id, cache_id=cache_id,
         change_seq=covered_seq, series=summaries, windows_written=windows_written,
         chunks_written=writer.chunks_written, bytes_written=writer.bytes_written,
-        duration_seconds=round(time.monotonic() - started, 6),
+        duration_seconds=round(time.monotonic() - started, 6), objects_repaired=writer.objects_repaired,
     ))
     return BackupResult(
         backup_id=backup_id, type=backup_type, requested_type=backup_type,
@@ -261,7 +268,7 @@ def _run_backup(repository, cache, backup_id, backup_type, scope, reference, par
         series_count=len(summaries), bar_count=sum(summary.bar_count for summary in summaries),
         windows_read=writer.windows_read, windows_written=windows_written,
         chunks_written=writer.chunks_written, bytes_written=writer.bytes_written,
-        duration_seconds=0.0,
+        duration_seconds=0.0, objects_repaired=writer.objects_repaired,
     )
 
 
@@ -303,12 +310,15 @@ class _ChunkWriter:
     bars per backup instead of the whole window.
     """
 
-    def __init__(self, repository: Repository) -> None:
+    def __init__(self, repository: Repository, check_existing: bool = False) -> None:
         self.store = repository.store
+        self.check_existing = check_existing
         self.windows_read = 0
         self.chunks_written = 0
         self.bytes_written = 0
+        self.objects_repaired = 0
         self._executor = ThreadPoolExecutor(ENCODE_THREADS, thread_name_prefix="tvcat-chunk")
+        self._lock = threading.Lock()
 
     def __enter__(self) -> "_ChunkWriter":
         return self
@@ -349,8 +359,29 @@ class _ChunkWriter:
                 return entry, written, 1 if written else 0
 
         chunk_id, data = encode_chunk(bars, canonical_length, content_id)
-        written = len(data) if self.store.put(chunk_id, data) else 0
+        written = self._store(chunk_id, data)
         return WindowEntry(start, chunk_id, len(bars), first_ts, last_ts, content_id), written, 1 if written else 0
+
+    def _store(self, chunk_id: str, data: bytes) -> int:
+        """Store a chunk unless a sound copy exists; return the bytes written.
+
+        With check_existing (full backups), an existing object is decoded and
+        re-hashed before it is reused, and a damaged one is replaced, so a
+        new full backup also repairs the chunks it needs.
+        """
+        if self.store.put(chunk_id, data):
+            return len(data)
+        if not self.check_existing:
+            return 0
+        try:
+            decode_chunk(chunk_id, self.store.get(chunk_id))
+        except IntegrityError:
+            self.store.replace(chunk_id, data)
+            with self._lock:
+                self.objects_repaired += 1
+            logger.warning("replaced damaged object object_id=%s", chunk_id)
+            return len(data)
+        return 0
 
     def _collect(self, future: Future, entries: dict[int, WindowEntry]) -> None:
         entry, written, chunks = future.result()

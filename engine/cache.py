@@ -16,7 +16,7 @@ import numpy as np
 from ..catalog import schema
 from ..catalog.bars import BarColumns, concat
 from ..catalog.series import Series, window_span
-from ..errors import CacheNotFound
+from ..errors import CacheNotFound, DatabaseUnavailable
 from .snapshot_reader import INT64_MAX as _INT64_MAX
 from .snapshot_reader import INT64_MIN as _INT64_MIN
 from .snapshot_reader import CacheSnapshot, open_snapshot
@@ -43,7 +43,10 @@ class BarCache:
         self.path = Path(path)
         if not create and not self.path.exists():
             raise CacheNotFound(path=str(self.path))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DatabaseUnavailable(path=str(self.path), reason=error.strerror) from error
         self._connection: sqlite3.Connection | None = None
         self.connection.execute(
             "INSERT OR IGNORE INTO cache_meta (id, cache_id, change_seq) VALUES (1, ?, 1)",

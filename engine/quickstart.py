@@ -14,7 +14,7 @@ from typing import Callable
 
 from ..catalog.repository import Repository
 from ..catalog.series import Series
-from ..errors import VerifyFailed
+from ..errors import InvalidOption, VerifyFailed
 from ..i18n import _
 from .backup import BackupType, create_backup
 from .cache import BarCache
@@ -45,6 +45,11 @@ def run_quickstart(directory: Path, say: Callable[[str], None]) -> QuickstartRes
     Raises VerifyFailed if the restored state differs from the first state.
     """
     directory.mkdir(parents=True, exist_ok=True)
+    if any(directory.iterdir()):
+        raise InvalidOption(detail=_(
+            "{directory} is not empty; the quickstart needs an empty or new directory so it touches "
+            "no existing cache or repository"
+        ).format(directory=directory))
     repository = Repository(directory / "repo")
     cache = BarCache(directory / "cache.db")
     series = Series(SAMPLE_SYMBOL, SAMPLE_TIMEFRAME)

@@ -20,7 +20,7 @@ from ..catalog.bars import BarColumns
 from ..catalog.manifests import State, WindowEntry, read_window
 from ..catalog.repository import BackupRow, Repository
 from ..catalog.series import Series, window_span
-from ..errors import InvalidTimestamp, NoBackupAtTime, NotFound
+from ..errors import InvalidOption, InvalidTimestamp, NoBackupAtTime, NotFound
 from ..i18n import _
 from .backup import Scope
 
@@ -97,10 +97,8 @@ def choose_backup_at(repository: Repository, point: PointInTime, scope: Scope) -
             "{at} is in the future; the latest backup is {backup_id}, committed at {committed_at}"
         ).format(at=point.text, backup_id=latest.backup_id, committed_at=latest.committed_at))
 
-    chosen = None
-    for backup in candidates:
-        if backup.committed_at <= point.text:
-            chosen = backup
+    existing = [backup for backup in candidates if backup.committed_at <= point.text]
+    chosen = max(existing, key=lambda backup: backup.committed_at) if existing else None
     if chosen is None:
         first = min(candidates, key=lambda backup: backup.committed_at)
         raise NoBackupAtTime(detail=_(
@@ -110,6 +108,13 @@ def choose_backup_at(repository: Repository, point: PointInTime, scope: Scope) -
     reason = _("latest backup committed at or before {at}: committed at {committed_at}").format(
         at=point.text, committed_at=chosen.committed_at
     )
+    skipped = [
+        backup.backup_id for backup in repository.backups()
+        if chosen.committed_at < backup.committed_at <= point.text and not _covers(backup, scope)
+    ]
+    if skipped:
+        reason += _("; skipped newer backups that cover fewer series than requested: {backups} "
+                    "(restore them with --symbols/--timeframes)").format(backups=", ".join(skipped))
     return RestoreChoice(chosen, reason)
 
 
@@ -142,12 +147,18 @@ def restore_backup(
     """
     backup = choice.backup
     target = Path(target).resolve()
+    if target.is_relative_to(repository.path.resolve()):
+        raise InvalidOption(detail=_(
+            "{target} is inside the repository {repository}; restore to a path outside it"
+        ).format(target=target, repository=repository.path))
+    if target.is_dir():
+        raise InvalidOption(detail=_("{target} is a directory; give a database file path").format(target=target))
     try:
         state = _select(repository.resolve_state(backup), scope)
         if not state:
             raise NotFound(detail=_("backup {backup_id} contains no series for {scope}").format(
                 backup_id=backup.backup_id, scope=scope.describe()))
-        bar_count = _build_and_replace(repository, state, target)
+        bar_count = _build_and_replace(repository, state, target, scope)
     except BaseException as error:
         repository.record(ev.RestoreFailed(
             target=str(target), backup_id=backup.backup_id, requested_at=requested_at, error=str(error) or repr(error)
@@ -172,11 +183,21 @@ def _select(state: State, scope: Scope) -> State:
     return {series: windows for series, windows in state.items() if scope.contains(series)}
 
 
-def _build_and_replace(repository: Repository, state: State, target: Path) -> int:
+def _build_and_replace(repository: Repository, state: State, target: Path, scope: Scope) -> int:
+    """Build the restored database beside `target`, then rename it over `target`.
+
+    A restore limited by symbols or timeframes into an existing database
+    replaces only the series in that scope and keeps the others.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.parent / f".{target.name}.restore-{secrets.token_hex(4)}.tmp"
+    limited = scope.symbols is not None or scope.timeframes is not None
     try:
-        bar_count = _build(repository, state, temporary)
+        if limited and target.exists():
+            _copy_outside_scope(target, temporary, scope)
+        else:
+            _create_empty(temporary)
+        bar_count = _load(repository, state, temporary)
         _replace(temporary, target)
     finally:
         for leftover in (temporary, Path(f"{temporary}-wal"), Path(f"{temporary}-shm"), Path(f"{temporary}-journal")):
@@ -184,13 +205,48 @@ def _build_and_replace(repository: Repository, state: State, target: Path) -> in
     return bar_count
 
 
-def _build(repository: Repository, state: State, path: Path) -> int:
-    """Create a cache at `path` holding `state`; return the bars written."""
+def _create_empty(path: Path) -> None:
     connection = schema.connect(path, "cache")
     connection.execute("INSERT INTO cache_meta (id, cache_id, change_seq) VALUES (1, ?, 1)", (secrets.token_hex(8),))
+    connection.close()
+
+
+def _copy_outside_scope(target: Path, path: Path, scope: Scope) -> None:
+    """Copy the cache at `target` to `path` without the series in `scope`."""
+    try:
+        source = sqlite3.connect(f"file:{target}?mode=ro", uri=True)
+        copy = sqlite3.connect(path)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+            source.close()
+        connection = schema.connect(path, "cache")
+    except sqlite3.DatabaseError as error:
+        raise InvalidOption(detail=_(
+            "{target} is not a tvcat cache ({reason}); restore into another --target-db"
+        ).format(target=target, reason=error)) from error
+
+    conditions, parameters = [], []
+    for column, values in (("symbol", scope.symbols), ("timeframe", scope.timeframes)):
+        if values is not None:
+            conditions.append(f"{column} IN ({', '.join('?' * len(values))})")
+            parameters.extend(values)
+    connection.execute("BEGIN IMMEDIATE")
+    connection.execute(f"DELETE FROM bars WHERE {' AND '.join(conditions)}", parameters)
+    connection.execute("UPDATE cache_meta SET cache_id = ? WHERE id = 1", (secrets.token_hex(8),))
+    connection.execute("COMMIT")
+    connection.close()
+
+
+def _load(repository: Repository, state: State, path: Path) -> int:
+    """Write the bars of `state` into the prepared cache at `path`; return the bars written."""
+    connection = schema.connect(path, "cache")
     for timeframe in sorted({series.timeframe for series in state}):
-        connection.execute("INSERT INTO window_spans (timeframe, span) VALUES (?, ?)", (timeframe, window_span(timeframe)))
-    # A restored cache gets a new cache_id, so the next incremental compares
+        connection.execute(
+            "INSERT OR REPLACE INTO window_spans (timeframe, span) VALUES (?, ?)", (timeframe, window_span(timeframe))
+        )
+    # A restored cache has a new cache_id, so the next incremental compares
     # every window; tracking the bulk load itself would only slow it down.
     connection.execute("DROP TRIGGER bars_track_insert")
     connection.execute("PRAGMA journal_mode = DELETE")

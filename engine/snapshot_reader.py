@@ -22,6 +22,7 @@ as many as needed, then b"Z". An exception in the child is sent back as
 parent as SnapshotReadFailed.
 """
 
+import signal
 import socket
 import subprocess
 import sys
@@ -262,4 +263,10 @@ def _batch_columns(batch) -> tuple[np.ndarray, ...]:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], Connection(int(sys.argv[2])))
+    # The parent handles Ctrl-C; a parent that dies closes the socket, and
+    # the child then ends without a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        serve(sys.argv[1], Connection(int(sys.argv[2])))
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+        sys.exit(0)

@@ -106,16 +106,14 @@ def _resolve(repository, backup, by_id, manifests, states, faults) -> State | No
     else:
         parent_state = {}
 
-    manifest = manifests.get(backup.manifest_id)
-    if backup.manifest_id not in manifests:
-        try:
-            manifest = repository.read_manifest(backup.manifest_id)
-        except IntegrityError as error:
-            manifest = None
-            faults.append(ev.VerifyFault(
-                problem="unreadable-manifest", object_id=backup.manifest_id, detail=str(error),
-                backups=[backup.backup_id], series=[]))
-        manifests[backup.manifest_id] = manifest
+    try:
+        manifest = repository.read_backup_manifest(backup)
+    except IntegrityError as error:
+        manifest = None
+        faults.append(ev.VerifyFault(
+            problem="unreadable-manifest", object_id=backup.manifest_id, detail=str(error),
+            backups=[backup.backup_id], series=[]))
+    manifests[backup.backup_id] = manifest
     if manifest is None:
         return None
     return apply_manifest(parent_state, manifest)
