@@ -50,7 +50,8 @@ def audit_group():
     "Check the hash chain of the event log.\n\n"
     "Re-hashes every event and checks its link to the one before, its sequence number "
     "and its time. An event edited or deleted behind the triggers' back is found and "
-    "named; the exit status is then 6."
+    "named; the exit status is then 6. Events removed from the end leave no trace in "
+    "the chain itself, so the command prints the last event's hash to keep elsewhere."
 ))
 @click.option("--json", "as_json", is_flag=True, help=_("Print the result as JSON."))
 @click.pass_obj
@@ -60,6 +61,9 @@ def audit_verify_command(app, as_json):
         print_json({"ok": report.ok, **report.__dict__})
     elif report.ok:
         click.echo(_("event log intact: {count} events checked").format(count=report.events_checked))
+        if report.last_hash:
+            click.echo(_("hash of the last event: {hash}; keep it elsewhere to detect later removal of "
+                         "events from the end of the log").format(hash=report.last_hash))
     if not report.ok:
         raise AuditFailed(detail=_("event log damaged at event {seq}: {problem}").format(
             seq=report.first_bad_seq, problem=report.problem))

@@ -31,8 +31,8 @@ def verify_command(app, backup_id, read_data, as_json):
         click.echo(_("checked {backups} backup(s) and {objects} object(s)").format(
             backups=report.backups_checked, objects=report.objects_checked))
         for fault in report.faults:
-            click.echo(_("fault: {problem} {object}: {detail}").format(
-                problem=fault.problem, object=fault.object_id or "", detail=fault.detail))
+            subject = f"{fault.problem} {fault.object_id}" if fault.object_id else fault.problem
+            click.echo(_("fault: {subject}: {detail}").format(subject=subject, detail=fault.detail))
             click.echo(_("  breaks backups: {backups}").format(backups=", ".join(fault.backups)))
             if fault.series:
                 click.echo(_("  series: {series}").format(series=", ".join(fault.series)))

@@ -12,6 +12,7 @@ class AuditReport:
     events_checked: int
     first_bad_seq: int | None
     problem: str | None
+    last_hash: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -49,6 +50,6 @@ def verify_log(repository: Repository) -> AuditReport:
         expected_prev = record.hash
         last_time = record.time
 
-    report = AuditReport(checked, bad_seq, problem)
+    report = AuditReport(checked, bad_seq, problem, expected_prev if bad_seq is None and checked else None)
     repository.record(ev.AuditVerified(events_checked=checked, first_bad_seq=bad_seq, problem=problem))
     return report

@@ -328,7 +328,7 @@ def test_verify_damaged_patch_breaks_one(repository, shared_chunk):
     assert report.broken_backups == [shared_chunk.patched.backup_id]
 
 
-def test_verify_damaged_manifest_breaks_chain(repository, chain, cli):
+def test_verify_damaged_manifest_breaks_chain(repository, chain, cli, tmp_path):
     path = repository.store.path(chain.full.manifest_id)
     path.write_bytes(invert_middle(path.read_bytes()))
 
@@ -340,8 +340,9 @@ def test_verify_damaged_manifest_breaks_chain(repository, chain, cli):
     assert report.newest_sound_backup is None
     assert "unreadable-manifest" in [fault.problem for fault in report.faults]
 
-    result = cli("restore", chain.last.backup_id, "--target-db", Path(path).parent / "never.db")
+    result = cli("restore", chain.last.backup_id, "--target-db", tmp_path / "never.db")
     assert result.returncode == EXIT_INTEGRITY, result.stderr
+    assert not (tmp_path / "never.db").exists()
 
 
 def test_decode_never_returns_wrong_bars(repository, shared_chunk):
