@@ -11,8 +11,8 @@ from .output import format_bytes, print_json, split_list, stdout_is_terminal
 
 def parse_scope(symbols: tuple[str, ...], timeframes: tuple[str, ...]) -> Scope:
     """Build a Scope from --symbols/--timeframes values, validating each item."""
-    symbol_list = split_list(symbols)
-    timeframe_list = split_list(timeframes)
+    symbol_list = split_list(symbols, "--symbols")
+    timeframe_list = split_list(timeframes, "--timeframes")
     if symbol_list:
         symbol_list = [validate_symbol(symbol) for symbol in symbol_list]
     if timeframe_list:

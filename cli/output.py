@@ -53,10 +53,27 @@ def format_bytes(count: int | None) -> str:
     return f"{value:.1f} GiB"
 
 
-def split_list(values: tuple[str, ...]) -> list[str] | None:
-    """Flatten repeated and comma-separated option values; None when none were given."""
+def split_list(values: tuple[str, ...], option_name: str) -> list[str] | None:
+    """Flatten the repeated and comma-separated values of the option `option_name`.
+
+    Returns None when the option was not given. Raises InvalidOption when it
+    was given with no item, as in `--symbols ''` or `--symbols ,,`, because
+    reading that as "all" would widen what the command acts on.
+    """
+    from ..errors import InvalidOption
+    from ..i18n import _
+
+    if not values:
+        return None
     items = [item.strip() for value in values for item in value.split(",") if item.strip()]
-    return items or None
+    if not items:
+        raise InvalidOption(
+            detail=_(
+                "the list given to {option} is empty: pass at least one comma-separated value, "
+                "or leave out {option} to select all"
+            ).format(option=option_name)
+        )
+    return items
 
 
 def stdout_is_terminal() -> bool:

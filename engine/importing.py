@@ -1,6 +1,7 @@
 """Import bar files into the cache, one event per file."""
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def import_files(
         try:
             parsed.append((read_bar_file(path, symbol=symbol, timeframe=timeframe, tz=tz), _hash_file(path)))
         except (TvcatError, OSError) as error:
-            repository.record(ev.ImportFailed(path=str(path), error=str(error)))
+            repository.record(ev.ImportFailed(path=_printable_path(path), error=str(error)))
             raise
 
     reports = []
@@ -69,6 +70,11 @@ def import_files(
             result.inserted, result.updated, result.unchanged,
         ))
     return reports
+
+
+def _printable_path(path: Path) -> str:
+    """Return `path` as text that JSON can hold, with undecodable bytes as U+FFFD."""
+    return os.fsdecode(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _hash_file(path: Path) -> str:

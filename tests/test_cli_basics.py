@@ -204,3 +204,69 @@ def test_commands_without_repository_exit_code(cli):
         result = cli(*arguments)
         assert result.returncode == EXIT_NOT_FOUND, arguments
         assert "no repository at" in result.stderr, arguments
+
+
+def listed_backup_ids(cli) -> list[str]:
+    result = cli("list", "backups", "--json")
+    assert result.returncode == 0, result.stderr
+    return [backup["backup_id"] for backup in json.loads(result.stdout)]
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("--symbols", ""),
+    ("--symbols", ",,"),
+    ("--timeframes", " , "),
+], ids=["symbols-empty", "symbols-commas", "timeframes-blank"])
+def test_backup_empty_list_rejected(cli, backup_ids, option, value):
+    result = cli("backup", "--type", "full", option, value)
+
+    assert result.returncode == EXIT_INVALID_INPUT, result.stderr
+    assert result.stderr == (
+        f"tvcat: error: the list given to {option} is empty: pass at least one comma-separated value, "
+        f"or leave out {option} to select all\n"
+    )
+    assert listed_backup_ids(cli) == backup_ids
+
+
+def test_restore_empty_list_rejected(tmp_path, cli, backup_ids):
+    target = tmp_path / "never.db"
+
+    result = cli("restore", backup_ids[0], "--target-db", target, "--symbols", "")
+
+    assert result.returncode == EXIT_INVALID_INPUT, result.stderr
+    assert "the list given to --symbols is empty" in result.stderr
+    assert not target.exists()
+
+
+def test_split_list_given_and_not_given():
+    from tvcat.cli.output import split_list
+    from tvcat.errors import InvalidOption
+
+    assert split_list((), "--symbols") is None
+    assert split_list(("A:B, C:D", "E:F,,"), "--symbols") == ["A:B", "C:D", "E:F"]
+    with pytest.raises(InvalidOption) as caught:
+        split_list(("", ","), "--timeframes")
+    assert "--timeframes" in str(caught.value)
+
+
+def test_import_huge_timeframe_exit_code(cli, data_dir):
+    result = cli("import", data_dir / "tradingview" / EXPORT_NAME, "--timeframe", "100000000000000000000000")
+
+    assert result.returncode == EXIT_INVALID_INPUT, result.stderr
+    assert result.stderr.startswith("tvcat: error: invalid timeframe '100000000000000000000000'")
+    assert "Traceback" not in result.stderr
+
+
+def test_import_undecodable_file_name(tmp_path, cli, data_dir):
+    folder = tmp_path / os.fsdecode(b"exports\xfe")
+    folder.mkdir()
+    export = folder / EXPORT_NAME
+    export.write_bytes((data_dir / "tradingview" / EXPORT_NAME).read_bytes())
+
+    result = cli("import", export, "--json")
+
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    [report] = json.loads(result.stdout)
+    assert report["path"] == str(tmp_path / "exports\ufffd" / EXPORT_NAME)
+    assert report["symbol"] == "CRYPTO:SOLUSD"

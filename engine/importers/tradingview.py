@@ -8,7 +8,8 @@ prefix with `_` and wrong only for tickers that contain `_`, such as Pine
 Seeds symbols (`SEED_CRYPTO_SANTIMENT:BTC_DEV_ACTIVITY`). For those, the
 `symbol` argument (`--symbol`) overrides the name. A browser's copy suffix
 such as ` (1)` is ignored, and the timeframe goes through normalize_timeframe,
-so `1min` becomes `1`.
+so `1min` becomes `1`. A name with bytes that are not UTF-8 gives no
+symbol, and such bytes show as U+FFFD in messages and in ImportedSeries.path.
 
 Header. Column names are matched case-insensitively after stripping spaces:
 time, open, high, low, close and volume. The first column with one of these
@@ -17,13 +18,17 @@ because TradingView puts indicator plots after the price columns and an
 indicator may be called `Volume` or `close`. All other columns are ignored.
 `time` and `close` are required. A missing open, high, low or volume column
 gives NULL values. A header that starts with `Date,Time` is a MetaTrader
-export, whose bar time is the date cell plus the time-of-day cell.
+export, whose bar time is the date cell plus the time-of-day cell. Cells are
+separated by commas, and a one-cell header that contains `;` or a tab is
+rejected as having the wrong delimiter.
 
 Values. Prices and volumes are read with float(), so equal text gives the
 same double bit for bit. An empty cell or `NaN` (any case) is NULL.
 Anything else that is not a decimal number is an InvalidRow error, and so
-are `inf` and numbers too large for a float. Values are stored as read,
-without OHLC sanity checks.
+are `inf` and numbers too large for a float. Every row needs a close, so a
+NULL close is an InvalidRow error, while open, high, low and volume may be
+NULL. A high below the low is an InvalidRow error. Other relations, such as a
+close above the high, are not checked, and values are stored as read.
 
 Rows. Rows are sorted by time. Rows with the same time and the same values bit
 for bit are merged into one bar. Rows with the same time and different values
@@ -59,6 +64,11 @@ _FILE_NAME_PATTERN = re.compile(
 )
 _NUMBER_PATTERN = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _NULL = math.nan
+# Delimiters that some spreadsheet programs and locales use instead of commas.
+_OTHER_DELIMITERS = (";", "\t")
+# The text of the csv.Error that CPython's _csv module raises when a field is
+# longer than csv.field_size_limit() characters.
+_FIELD_LIMIT_ERROR = "field larger than field limit"
 
 
 @dataclass(frozen=True)
@@ -94,7 +104,9 @@ def parse_series_name(filename: str) -> tuple[str, str]:
     """
     symbol, timeframe = _parse_name_parts(filename)
     if symbol is None or timeframe is None:
-        raise InvalidFile(path=filename, reason=_name_error_reason(need_symbol=True, need_timeframe=True))
+        raise InvalidFile(
+            path=_display_path(filename), reason=_name_error_reason(need_symbol=True, need_timeframe=True)
+        )
     return symbol, timeframe
 
 
@@ -112,24 +124,33 @@ def read_bar_file(
     NotFound when the file does not exist. It returns a complete result or
     raises, so a caller never sees part of a file.
     """
-    path_text = os.fspath(path)
+    # The name keeps undecodable bytes as surrogate escapes, so a symbol taken
+    # from it is rejected instead of containing U+FFFD. Messages and the result
+    # use the display path, which always encodes to UTF-8.
+    name = os.fsdecode(path)
+    display_path = _display_path(path)
     # Open first, so a missing file is reported before problems with its name or options.
-    with _open_csv(path_text) as file:
-        series_symbol, series_timeframe = _resolve_series(path_text, symbol, timeframe)
+    with _open_csv(path, display_path) as file:
+        series_symbol, series_timeframe = _resolve_series(name, display_path, symbol, timeframe)
         zone: ZoneInfo | None = load_time_zone(tz) if tz is not None else None
         parser = BarTimeParser(series_timeframe, zone)
-        ts, values, lines, layout = _read_rows(path_text, file, parser)
+        ts, values, lines, layout = _read_rows(display_path, file, parser)
 
     rows_read = len(ts)
-    bars, duplicates_merged = _build_bars(path_text, layout, ts, values, lines)
+    bars, duplicates_merged = _build_bars(display_path, layout, ts, values, lines)
     return ImportedSeries(
         symbol=series_symbol,
         timeframe=series_timeframe,
         bars=bars,
-        path=path_text,
+        path=display_path,
         rows_read=rows_read,
         duplicates_merged=duplicates_merged,
     )
+
+
+def _display_path(path: str | os.PathLike) -> str:
+    """Return `path` as text that encodes to UTF-8, with U+FFFD for each byte that is not UTF-8."""
+    return os.fsdecode(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _parse_name_parts(filename: str) -> tuple[str | None, str | None]:
@@ -170,7 +191,8 @@ def _name_error_reason(need_symbol: bool, need_timeframe: bool) -> str:
     )
 
 
-def _resolve_series(path: str, symbol: str | None, timeframe: str | None) -> tuple[str, str]:
+def _resolve_series(name: str, path: str, symbol: str | None, timeframe: str | None) -> tuple[str, str]:
+    """Return the series from the arguments, else from the file name `name`. `path` is for messages."""
     if symbol is not None:
         symbol = validate_symbol(symbol)
     if timeframe is not None:
@@ -178,7 +200,7 @@ def _resolve_series(path: str, symbol: str | None, timeframe: str | None) -> tup
     if symbol is not None and timeframe is not None:
         return symbol, timeframe
 
-    name_symbol, name_timeframe = _parse_name_parts(path)
+    name_symbol, name_timeframe = _parse_name_parts(name)
     symbol = symbol if symbol is not None else name_symbol
     timeframe = timeframe if timeframe is not None else name_timeframe
     if symbol is None or timeframe is None:
@@ -216,14 +238,16 @@ def _find_layout(path: str, header: list[str]) -> _Layout:
     )
 
 
-def _open_csv(path: str) -> TextIO:
+def _open_csv(path: str | os.PathLike, display_path: str) -> TextIO:
     try:
         # utf-8-sig drops a byte order mark, and newline="" lets csv handle CRLF.
         return open(path, encoding="utf-8-sig", newline="")
     except FileNotFoundError as error:
-        raise NotFound(detail=_("file not found: {path}").format(path=path)) from error
+        raise NotFound(detail=_("file not found: {path}").format(path=display_path)) from error
     except OSError as error:
-        raise InvalidFile(path=path, reason=_("cannot open the file: {error}").format(error=error.strerror)) from error
+        raise InvalidFile(
+            path=display_path, reason=_("cannot open the file: {error}").format(error=error.strerror)
+        ) from error
 
 
 def _read_rows(
@@ -246,8 +270,10 @@ def _read_rows(
                 path=path,
                 reason=_("the file is empty: expected a header row such as time,open,high,low,close,Volume"),
             )
+        _check_delimiter(path, header)
         layout = _find_layout(path, header)
         present = [(index, layout.names[index]) for index in layout.value_indexes if index is not None]
+        positions = _value_positions(layout)
 
         previous_line = reader.line_num
         for row in reader:
@@ -259,7 +285,9 @@ def _read_rows(
 
             _check_row_width(path, line, row, layout)
             ts.append(_parse_row_time(path, line, row, layout, parser))
-            values.append(tuple(_parse_cell(path, line, name, row[index]) for index, name in present))
+            row_values = tuple(_parse_cell(path, line, name, row[index]) for index, name in present)
+            _check_prices(path, line, row, layout, positions, row_values)
+            values.append(row_values)
             lines.append(line)
     except UnicodeDecodeError as error:
         raise InvalidFile(
@@ -269,14 +297,36 @@ def _read_rows(
             ),
         ) from error
     except csv.Error as error:
-        raise InvalidFile(
-            path=path,
-            reason=_("line {line}: the CSV is malformed: {error}").format(line=reader.line_num, error=error),
-        ) from error
+        raise InvalidFile(path=path, reason=_csv_error_reason(reader.line_num, error)) from error
 
     if not ts:
         raise InvalidFile(path=path, reason=_("no bars: the file has a header but no data rows"))
     return ts, values, lines, layout
+
+
+def _check_delimiter(path: str, header: list[str]) -> None:
+    """Raise InvalidFile when a one-cell header is separated by `;` or tabs instead of commas."""
+    if len(header) != 1:
+        return
+    for delimiter in _OTHER_DELIMITERS:
+        if delimiter in header[0]:
+            raise InvalidFile(
+                path=path,
+                reason=_(
+                    "the delimiter of the header {header!r} is {delimiter!r}, not a comma: tvcat reads "
+                    "comma-separated files as TradingView exports them, so save the file with commas "
+                    "between the cells"
+                ).format(header=header[0], delimiter=delimiter),
+            )
+
+
+def _csv_error_reason(line: int, error: csv.Error) -> str:
+    if str(error).startswith(_FIELD_LIMIT_ERROR):
+        return _(
+            "line {line}: a cell is longer than {limit} characters, the limit of Python's csv module, "
+            "so the file is not a TradingView or MetaTrader bar export: check that you passed the right file"
+        ).format(line=line, limit=csv.field_size_limit())
+    return _("line {line}: the CSV is malformed: {error}").format(line=line, error=error)
 
 
 def _check_row_width(path: str, line: int, row: list[str], layout: _Layout) -> None:
@@ -328,6 +378,52 @@ def _parse_row_time(path: str, line: int, row: list[str], layout: _Layout, parse
         raise InvalidRow(
             path=path, line=line, column=time_column, value=f"{date_text} {time_text}", reason=str(error)
         ) from error
+
+
+def _value_positions(layout: _Layout) -> dict[str, int]:
+    """Map each value column in the header to its position in the parsed values of a row."""
+    present_columns = [column for column, index in zip(VALUE_COLUMNS, layout.value_indexes) if index is not None]
+    return {column: position for position, column in enumerate(present_columns)}
+
+
+def _check_prices(
+    path: str, line: int, row: list[str], layout: _Layout, positions: dict[str, int], values: tuple[float, ...]
+) -> None:
+    """Raise InvalidRow when the close is NULL or the high is below the low."""
+    close_index = layout.value_indexes[VALUE_COLUMNS.index("close")]
+    if math.isnan(values[positions["close"]]):
+        raise InvalidRow(
+            path=path,
+            line=line,
+            column=layout.names[close_index],
+            value=row[close_index],
+            reason=_(
+                "the close is missing: every bar needs a close price, while open, high, low "
+                "and volume may be empty or NaN"
+            ),
+        )
+
+    if "high" not in positions or "low" not in positions:
+        return
+    # A NULL high or low compares False, so it passes.
+    if values[positions["high"]] < values[positions["low"]]:
+        high_index = layout.value_indexes[VALUE_COLUMNS.index("high")]
+        low_index = layout.value_indexes[VALUE_COLUMNS.index("low")]
+        raise InvalidRow(
+            path=path,
+            line=line,
+            column=layout.names[high_index],
+            value=row[high_index],
+            reason=_(
+                "{high_column} {high} is below {low_column} {low}: the high of a bar must not be "
+                "below its low, so check that the columns are not swapped"
+            ).format(
+                high_column=layout.names[high_index],
+                high=row[high_index].strip(),
+                low_column=layout.names[low_index],
+                low=row[low_index].strip(),
+            ),
+        )
 
 
 def _parse_cell(path: str, line: int, column: str, text: str) -> float:

@@ -1,10 +1,13 @@
 """Tests of the TradingView and MetaTrader CSV importer, run against real exports."""
 
+import csv
+import os
 import random
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -757,3 +760,196 @@ def test_line_numbers_after_multiline_cell(tmp_path):
         read_bar_file(path)
 
     assert str(caught.value).startswith(f"{path}, line 4, column close: invalid value 'abc': ")
+
+
+@pytest.mark.parametrize("close_cell", ["", "NaN", "nan", " "], ids=["empty", "nan", "lower-nan", "space"])
+def test_missing_close_rejected(tmp_path, close_cell):
+    path = write_export(
+        tmp_path,
+        "CME_MINI_ES1!, 1D.csv",
+        "time,open,high,low,close,Volume",
+        ["873756000,933.75,941.25,932.75,934,11387", f"873842400,933.75,934.25,914.5,{close_cell},2523"],
+    )
+
+    with pytest.raises(InvalidRow) as caught:
+        read_bar_file(path)
+
+    message = str(caught.value)
+    assert message.startswith(f"{path}, line 3, column close: invalid value {close_cell!r}: ")
+    assert "the close is missing" in message
+
+
+def test_missing_close_rejected_close_only(tmp_path):
+    path = write_export(tmp_path, "CRYPTO_SOLUSD, 1D.csv", "time,close", ["1690848000,24.0312", "1690934400,"])
+
+    with pytest.raises(InvalidRow) as caught:
+        read_bar_file(path)
+
+    assert str(caught.value).startswith(f"{path}, line 3, column close: invalid value '': ")
+
+
+def test_missing_close_rejected_metatrader(tmp_path):
+    path = write_export(
+        tmp_path,
+        "EURUSD60.csv",
+        "Date,Time,Open,High,Low,Close,Volume",
+        ["2019.02.15,14:00,1.12525,1.12851,1.12514,NaN,9915"],
+    )
+
+    with pytest.raises(InvalidRow) as caught:
+        read_bar_file(path, symbol="FX:EURUSD", timeframe="60", tz="UTC")
+
+    assert str(caught.value).startswith(f"{path}, line 2, column Close: invalid value 'NaN': ")
+
+
+def test_high_below_low_rejected(tmp_path):
+    path = write_export(
+        tmp_path,
+        "CME_MINI_ES1!, 1D.csv",
+        "time,open,high,low,close,Volume",
+        ["873756000,933.75,941.25,932.75,934,11387", "873842400,933.75,914.5,934.25,915.25,2523"],
+    )
+
+    with pytest.raises(InvalidRow) as caught:
+        read_bar_file(path)
+
+    message = str(caught.value)
+    assert message.startswith(f"{path}, line 3, column high: invalid value '914.5': ")
+    assert "high 914.5 is below low 934.25" in message
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        "873756000,1,2,1.5,3,7",
+        "873756000,1,2,1.5,1,7",
+        "873756000,5,2,1.5,1.8,7",
+        "873756000,1.5,1.5,1.5,1.5,0",
+        "873756000,,,1.5,1.8,",
+        "873756000,,1,,1.8,",
+    ],
+    ids=["close-above-high", "close-below-low", "open-above-high", "high-equals-low", "null-high", "null-low"],
+)
+def test_other_price_relations_kept(tmp_path, row):
+    path = write_export(tmp_path, "CME_MINI_ES1!, 1D.csv", "time,open,high,low,close,Volume", [row])
+
+    bars = read_bar_file(path).bars
+
+    expected = [np.nan if cell == "" else float(cell) for cell in row.split(",")[1:]]
+    actual = [bars.open[0], bars.high[0], bars.low[0], bars.close[0], bars.volume[0]]
+    np.testing.assert_array_equal(actual, expected)
+
+
+@requires_data
+def test_real_files_pass_price_checks():
+    for path in sorted(TRADINGVIEW_DIR.glob("*.csv")):
+        assert len(read_bar_file(path).bars) == REAL_EXPORTS[path.name][2]
+    assert len(read_bar_file(METATRADER_FILE, symbol="FX:EURUSD", timeframe="60", tz="UTC").bars) == 3728
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t"], ids=["semicolon", "tab"])
+def test_wrong_delimiter_rejected(tmp_path, delimiter):
+    header = delimiter.join(["time", "open", "high", "low", "close", "Volume"])
+    row = delimiter.join(["873756000", "933.75", "941.25", "932.75", "934", "11387"])
+    path = write_export(tmp_path, "CME_MINI_ES1!, 1D.csv", header, [row])
+
+    with pytest.raises(InvalidFile) as caught:
+        read_bar_file(path)
+
+    message = str(caught.value)
+    assert message.startswith(f"{path}: the delimiter of the header {header!r} is {delimiter!r}, not a comma")
+    assert "missing column" not in message
+
+
+def test_semicolon_in_header_cell_allowed(tmp_path):
+    path = write_export(tmp_path, "CME_MINI_ES1!, 1D.csv", "time,close,a;b", ["873756000,934,x"])
+
+    assert read_bar_file(path).bars.close.tolist() == [934.0]
+
+
+@pytest.mark.parametrize("line", [1, 3], ids=["header", "data-row"])
+def test_field_over_csv_limit_rejected(tmp_path, line):
+    limit = csv.field_size_limit()
+    lines = ["time,close", "873756000,934", "873842400,915"]
+    lines[line - 1] += ",x" + "9" * limit
+    path = write_lines(tmp_path / "CME_MINI_ES1!, 1D.csv", lines)
+
+    with pytest.raises(InvalidFile) as caught:
+        read_bar_file(path)
+
+    message = str(caught.value)
+    assert message.startswith(f"{path}: line {line}: a cell is longer than {limit} characters")
+    assert "not a TradingView or MetaTrader bar export" in message
+    assert "malformed" not in message
+
+
+def test_undecodable_folder_name_imports(tmp_path):
+    folder = tmp_path / os.fsdecode(b"exports\xfe")
+    folder.mkdir()
+    path = write_export(folder, "BINANCE_BTCUSDT, 60.csv", "time,close", ["1700000000,1"])
+
+    result = read_bar_file(path)
+
+    assert result.symbol == "BINANCE:BTCUSDT"
+    assert result.path == str(tmp_path / "exports\ufffd" / "BINANCE_BTCUSDT, 60.csv")
+    # Events are msgspec JSON, which rejects the surrogate escapes of undecodable bytes.
+    assert msgspec.json.decode(msgspec.json.encode({"path": result.path}))["path"] == result.path
+
+
+def test_undecodable_file_name_needs_symbol(tmp_path):
+    path = write_export(tmp_path, os.fsdecode(b"BINANCE_BTC\xfe, 60.csv"), "time,close", ["1700000000,1"])
+    shown_path = str(tmp_path / "BINANCE_BTC\ufffd, 60.csv")
+
+    with pytest.raises(InvalidFile) as caught:
+        read_bar_file(path)
+
+    message = str(caught.value)
+    assert message.startswith(f"{shown_path}: ")
+    assert "pass --symbol" in message
+    message.encode("utf-8")
+
+    result = read_bar_file(path, symbol="BINANCE:BTC")
+    assert result.path == shown_path
+    assert result.timeframe == "60"
+
+
+def test_undecodable_name_in_errors(tmp_path):
+    path = write_export(tmp_path, os.fsdecode(b"BINANCE_BTC\xfe, 60.csv"), "time,close", ["1700000000,abc"])
+    shown_path = str(tmp_path / "BINANCE_BTC\ufffd, 60.csv")
+
+    with pytest.raises(InvalidRow) as caught:
+        read_bar_file(path, symbol="BINANCE:BTC")
+    assert str(caught.value).startswith(f"{shown_path}, line 2, column close: ")
+
+    with pytest.raises(NotFound) as missing:
+        read_bar_file(tmp_path / os.fsdecode(b"gone\xfe.csv"))
+    assert str(missing.value) == f"file not found: {tmp_path / 'gone'}\ufffd.csv"
+
+    with pytest.raises(InvalidFile) as unparsed:
+        parse_series_name(os.fsdecode(b"\xfe.csv"))
+    assert str(unparsed.value).startswith("\ufffd.csv: ")
+
+
+@pytest.mark.parametrize(
+    ("filename", "expected"),
+    [
+        ("OANDA_XAUUSD, 4H.csv", ("OANDA:XAUUSD", "240")),
+        ("BINANCE_BTCUSDT, 15m.csv", ("BINANCE:BTCUSDT", "15")),
+        ("BINANCE_BTCUSDT, 1MIN.csv", ("BINANCE:BTCUSDT", "1")),
+        ("TVC_SILVER, 1M.csv", ("TVC:SILVER", "1M")),
+        ("NYSE_BRK.B, 1D.csv", ("NYSE:BRK.B", "1D")),
+        ("NASDAQ_AT&T, 1D.csv", ("NASDAQ:AT&T", "1D")),
+    ],
+)
+def test_parse_series_name_new_forms(filename, expected):
+    assert parse_series_name(filename) == expected
+
+
+@pytest.mark.parametrize(
+    "filename",
+    ["BINANCE_BTC\u00a0USDT, 15.csv", "BINANCE_BTC\x01USDT, 15.csv", "BINANCE_BTCUSDT, 100000000000000000000000.csv"],
+    ids=["no-break-space", "control", "huge-timeframe"],
+)
+def test_parse_series_name_rejects_new_forms(filename):
+    with pytest.raises(InvalidFile):
+        parse_series_name(filename)
