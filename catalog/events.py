@@ -29,20 +29,6 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
         return str(getattr(self, self.subject_field))
 
 
-class SeriesImport(msgspec.Struct, frozen=True, kw_only=True):
-    """What one file import did to one series of the cache."""
-
-    symbol: str
-    timeframe: str
-    rows_read: int
-    duplicates_merged: int
-    bars_inserted: int
-    bars_updated: int
-    bars_unchanged: int
-    first_ts: int | None
-    last_ts: int | None
-
-
 class ImportCompleted(Event, frozen=True, kw_only=True):
     kind = "import.completed"
     subject_field = "path"

@@ -79,12 +79,37 @@ def decompress(object_id_: str, payload: bytes, canonical_length: int) -> bytes:
     return canonical
 
 
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
+def _write_temporary(final: Path, data: bytes) -> Path:
+    """Write `data` to a new temporary file beside `final` and fsync it; return its path.
+
+    The name starts with '.' and ends with '.tmp', so listings skip it.
+    """
+    temporary = final.parent / f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(descriptor, view):]
+        os.fsync(descriptor)
+    except BaseException:
+        os.close(descriptor)
+        temporary.unlink(missing_ok=True)
+        raise
+    os.close(descriptor)
+    return temporary
+
+
+def fsync_path(path: Path) -> None:
+    """Fsync a file or a directory by path."""
+    descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fsync_path(directory)
 
 
 class ObjectStore(Protocol):
@@ -146,19 +171,7 @@ class LocalObjectStore:
         if not directory.exists():
             directory.mkdir(parents=True, exist_ok=True)
             self._dirty_dirs.add(directory.parent)
-        temporary = directory / f".{object_id}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(descriptor, view)
-                view = view[written:]
-            os.fsync(descriptor)
-        except BaseException:
-            os.close(descriptor)
-            temporary.unlink(missing_ok=True)
-            raise
-        os.close(descriptor)
+        temporary = _write_temporary(final, data)
         os.rename(temporary, final)
         self._dirty_dirs.add(directory)
         return True
@@ -166,18 +179,7 @@ class LocalObjectStore:
     def replace(self, object_id: str, data: bytes) -> None:
         """Write `data` durably under `object_id`, replacing a damaged object of that id."""
         final = self.path(object_id)
-        temporary = final.parent / f".{object_id}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(descriptor, view):]
-            os.fsync(descriptor)
-        except BaseException:
-            os.close(descriptor)
-            temporary.unlink(missing_ok=True)
-            raise
-        os.close(descriptor)
+        temporary = _write_temporary(final, data)
         os.replace(temporary, final)
         self._dirty_dirs.add(final.parent)
 

@@ -18,6 +18,7 @@ from ..catalog import events as ev
 from ..catalog import schema
 from ..catalog.bars import BarColumns
 from ..catalog.manifests import State, WindowEntry, read_window
+from ..catalog.objects import fsync_path
 from ..catalog.repository import BackupRow, Repository
 from ..catalog.series import Series, window_span
 from ..errors import InvalidOption, InvalidTimestamp, NoBackupAtTime, NotFound
@@ -269,7 +270,7 @@ def _load(repository: Repository, state: State, path: Path) -> int:
     connection = schema.connect(path, "cache")
     connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     connection.close()
-    _fsync(path)
+    fsync_path(path)
     return bar_count
 
 
@@ -320,12 +321,4 @@ def _replace(temporary: Path, target: Path) -> None:
         for suffix in ("-wal", "-shm"):
             Path(f"{target}{suffix}").unlink(missing_ok=True)
     os.replace(temporary, target)
-    _fsync(target.parent)
-
-
-def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    fsync_path(target.parent)
