@@ -48,7 +48,7 @@ ENCODE_THREADS = 4
 # A changed window is stored as a patch when at most this share of its bars
 # is new or changed, no bar was deleted and it has fewer patches than the
 # limit. Otherwise the whole window is stored again as one chunk.
-MAX_PATCH_FRACTION = 0.25
+MAX_PATCH_FRACTION = 0.5
 MAX_PATCHES_PER_WINDOW = 16
 
 
