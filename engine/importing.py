@@ -6,11 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import blake3
+import numpy as np
 
 from ..catalog import events as ev
 from ..catalog.repository import Repository
+from ..catalog.chunks import diff_bars
 from ..catalog.series import Series
-from ..errors import TvcatError
+from ..i18n import _
+from ..errors import InvalidInput, TvcatError
 from .cache import BarCache
 from .importers import ImportedSeries, read_bar_file
 
@@ -51,6 +54,11 @@ def import_files(
         except (TvcatError, OSError) as error:
             repository.record(ev.ImportFailed(path=_printable_path(path), error=str(error)))
             raise
+    try:
+        _check_files_agree([imported for imported, _ in parsed])
+    except InvalidInput as error:
+        repository.record(ev.ImportFailed(path=parsed[-1][0].path, error=str(error)))
+        raise
 
     reports = []
     for imported, file_hash in parsed:
@@ -70,6 +78,29 @@ def import_files(
             result.inserted, result.updated, result.unchanged,
         ))
     return reports
+
+
+def _check_files_agree(files: list[ImportedSeries]) -> None:
+    """Raise InvalidInput when two files of one import give one bar of a series different values.
+
+    Within a file, conflicting rows are rejected by the reader; across files
+    the later file would silently overwrite the earlier one.
+    """
+    seen: dict[tuple[str, str], list[ImportedSeries]] = {}
+    for imported in files:
+        earlier_files = seen.setdefault((imported.symbol, imported.timeframe), [])
+        for earlier in earlier_files:
+            shared = np.intersect1d(earlier.bars.ts, imported.bars.ts)
+            mine = imported.bars.take(np.isin(imported.bars.ts, shared))
+            theirs = earlier.bars.take(np.isin(earlier.bars.ts, shared))
+            changed, _removed = diff_bars(theirs, mine)
+            if len(changed):
+                raise InvalidInput(detail=_(
+                    "{first} and {second} give different values for {symbol} {timeframe} at Unix time {ts}; "
+                    "import them in separate commands, the newer file last, to let it win"
+                ).format(first=earlier.path, second=imported.path, symbol=imported.symbol,
+                         timeframe=imported.timeframe, ts=int(changed.ts[0])))
+        earlier_files.append(imported)
 
 
 def _printable_path(path: Path) -> str:

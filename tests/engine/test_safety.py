@@ -201,3 +201,31 @@ def test_repository_path_is_file(cli_factory, tmp_path):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "cannot open the database" in result.stderr
+
+
+def test_import_files_disagreeing_rejected(cli, tmp_path, cache_path):
+    first = tmp_path / "BINANCE_BTCUSDT, 60.csv"
+    second = tmp_path / "BINANCE_BTCUSDT, 60 (1).csv"
+    first.write_text("time,open,high,low,close\n1714521600,1,2,0.5,1.5\n1714525200,1,2,0.5,1.5\n", encoding="utf-8")
+    second.write_text("time,open,high,low,close\n1714525200,1,2,0.5,1.6\n1714528800,1,2,0.5,1.5\n", encoding="utf-8")
+
+    result = cli("import", first, second)
+
+    assert result.returncode == 3
+    assert "different values" in result.stderr
+    assert "1714525200" in result.stderr
+    assert not cache_path.exists() or sqlite3.connect(cache_path).execute("SELECT count(*) FROM bars").fetchone()[0] == 0
+
+
+def test_import_files_agreeing_merged(cli, tmp_path, cache_path):
+    first = tmp_path / "BINANCE_BTCUSDT, 60.csv"
+    second = tmp_path / "BINANCE_BTCUSDT, 60 (1).csv"
+    first.write_text("time,open,high,low,close\n1714521600,1,2,0.5,1.5\n1714525200,1,2,0.5,1.5\n", encoding="utf-8")
+    second.write_text("time,open,high,low,close\n1714525200,1,2,0.5,1.5\n1714528800,1,2,0.5,1.5\n", encoding="utf-8")
+
+    result = cli("import", first, second)
+
+    assert result.returncode == 0, result.stderr
+    connection = sqlite3.connect(cache_path)
+    assert connection.execute("SELECT count(*) FROM bars").fetchone()[0] == 3
+    connection.close()
