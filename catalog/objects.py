@@ -26,8 +26,9 @@ CODEC_ZSTD = 0
 CODEC_PACKED_COLUMNS = 1
 HEADER = struct.Struct("<4sBBBBQ")
 DEFAULT_ZSTD_LEVEL = 3
-# A chunk holds at most a few thousand bars, so no canonical encoding comes
-# near this; the limit stops a corrupted length from allocating gigabytes.
+# A chunk contains at most 8192 bars (about 400 kB canonical), so no real
+# object comes near this limit, which stops a corrupted length from
+# allocating gigabytes.
 MAX_CANONICAL_BYTES = 1 << 30
 
 FLUSH_THREADS = 8

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ImportReport:
-    """What importing one file did."""
+    """The outcome of importing one file."""
 
     path: str
     symbol: str

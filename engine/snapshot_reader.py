@@ -54,7 +54,7 @@ class SnapshotReadFailed(TvcatError):
 
 
 class CacheSnapshot:
-    """Reads of one cache state, answered by the child process of `open_snapshot`."""
+    """Reads of one cache state, served by the child process of `open_snapshot`."""
 
     def __init__(self, connection) -> None:
         self._connection = connection
@@ -148,7 +148,7 @@ def open_snapshot(path: Path) -> Iterator[CacheSnapshot]:
 
 
 def serve(path: str, connection) -> None:
-    """Answer read requests inside one read transaction until told to close or the parent goes away."""
+    """Serve read requests inside one read transaction until a close request or the end of the socket."""
     import adbc_driver_sqlite.dbapi as adbc
 
     try:
