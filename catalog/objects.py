@@ -26,7 +26,7 @@ CODEC_ZSTD = 0
 CODEC_PACKED_COLUMNS = 1
 HEADER = struct.Struct("<4sBBBBQ")
 DEFAULT_ZSTD_LEVEL = 3
-# A chunk contains at most 8192 bars (about 400 kB canonical), so no real
+# A chunk normally contains at most 8192 bars (about 400 kB canonical), so no real
 # object comes near this limit, which stops a corrupted length from
 # allocating gigabytes.
 MAX_CANONICAL_BYTES = 1 << 30
