@@ -209,16 +209,3 @@ class LocalObjectStore:
             for entry in sorted(directory.iterdir()):
                 if _ID_PATTERN.match(entry.name):
                     yield entry.name
-
-    def remove_temporary_files(self) -> int:
-        """Delete temporary files left by killed writers; return how many went.
-
-        Only call this while no other process writes to the repository.
-        """
-        removed = 0
-        if not self.root.exists():
-            return removed
-        for entry in self.root.glob("*/.*.tmp"):
-            entry.unlink(missing_ok=True)
-            removed += 1
-        return removed

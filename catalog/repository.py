@@ -162,9 +162,5 @@ class Repository:
         return None if row is None else row[0]
 
 
-def open_repository(path: Path | str, create: bool = True) -> Repository:
-    return Repository(path, create=create)
-
-
 def connect_readonly(path: Path | str) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{Path(path) / CATALOG_FILE}?mode=ro", uri=True)

@@ -33,7 +33,7 @@ from ..catalog.manifests import (
     read_window,
     state_to_series_entries,
 )
-from ..catalog.repository import BackupRow, Repository
+from ..catalog.repository import Repository
 from ..catalog.series import Series, window_span, window_start, window_starts
 from ..errors import IntegrityError, NothingToBackUp
 from ..i18n import _

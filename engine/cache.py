@@ -14,7 +14,7 @@ from typing import Iterator
 import numpy as np
 
 from ..catalog import schema
-from ..catalog.bars import BarColumns, concat
+from ..catalog.bars import BarColumns
 from ..catalog.series import Series, window_span
 from ..errors import CacheNotFound, DatabaseUnavailable
 from .snapshot_reader import INT64_MAX as _INT64_MAX
@@ -209,10 +209,6 @@ def _rows(bars: BarColumns) -> Iterator[tuple]:
     for column in bars.columns()[1:]:
         columns.append([None if value != value else value for value in column.tolist()])
     return zip(*columns)
-
-
-def open_cache(path: Path | str, create: bool = True) -> BarCache:
-    return BarCache(path, create=create)
 
 
 def connect_readonly(path: Path | str) -> sqlite3.Connection:

@@ -4,7 +4,6 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog.repository import Repository
-from ..catalog.series import Series
 
 
 def collect_status(repository: Repository | None, cache_path: Path, verbose: bool = False) -> dict[str, Any]:
@@ -65,7 +64,3 @@ def _repository_status(repository: Repository) -> dict[str, Any]:
         "last_failure": None if failure is None else {
             "time": failure[0], "kind": failure[1], "subject": failure[2], "error": failure[3]},
     }
-
-
-def series_label(series: Series) -> str:
-    return f"{series.symbol} {series.timeframe}"
