@@ -60,10 +60,11 @@
 --   The id is the lowercase hex blake3 hash of the canonical bytes, so it
 --   does not depend on the codec: the same bars always have the same id, and
 --   `tvcat verify --read-data` proves an object by decoding and re-hashing
---   it. Chunk canonical bytes: u32 bar count n; n i64 `ts`; then for open,
---   high, low, close, volume: a validity bitmap of ceil(n/8) bytes (bit i,
---   least significant first, set when row i is not NULL) and n f64 values
---   (+0.0 at NULL rows). Manifest canonical bytes: the manifest's JSON as
+--   it. Chunk canonical bytes start with the u32 bar count n and n i64 `ts`.
+--   Then come open, high, low, close and volume, each as a validity bitmap
+--   of ceil(n/8) bytes and n f64 values. Bit i of a bitmap (least
+--   significant first) is set when row i is not NULL, and NULL rows store
+--   +0.0. Manifest canonical bytes: the manifest's JSON as
 --   msgspec encodes catalog/manifests.py's Manifest struct (fields in
 --   declaration order, no whitespace). Version 1 writes and reads codecs 0
 --   and 1.

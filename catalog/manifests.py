@@ -2,8 +2,8 @@
 
 A complete manifest (full and snapshot backups) lists every window of every
 series in scope. A delta manifest (incremental and differential backups)
-lists only the windows that changed since the backup it names as parent; a
-window entry without a chunk means the window became empty. Resolving a
+lists only the windows that changed since the backup it names as parent.
+A window entry without a chunk means the window became empty. Resolving a
 backup applies the deltas of its chain, oldest first, onto the complete
 manifest at its root.
 """

@@ -1,8 +1,8 @@
 """Content-addressed objects: the on-disk header and the local directory store.
 
 An object is a chunk or a manifest. Its id is the blake3 hash of its
-canonical bytes; the file holds a 16-byte header and a zstd frame. The
-header layout is documented in schema.sql.
+canonical bytes. The file contains a 16-byte header and a zstd-compressed
+payload, as schema.sql documents.
 """
 
 import os
@@ -114,7 +114,7 @@ def _fsync_directory(directory: Path) -> None:
 
 
 class ObjectStore(Protocol):
-    """Where objects live. Every backend keeps these promises.
+    """The storage of objects. Every backend keeps these promises.
 
     put: store bytes under an id; return False without writing when the id
     exists already. After put returns and `flush` has run, the object

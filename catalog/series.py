@@ -112,7 +112,7 @@ def window_span(timeframe: str) -> int:
 
 
 def window_start(timeframe: str, ts: int) -> int:
-    """Return the start, in Unix seconds, of the window that holds a bar opening at `ts`."""
+    """Return the start, in Unix seconds, of the window that contains a bar opening at `ts`."""
     span = window_span(timeframe)
     return ts - ts % span
 

@@ -17,7 +17,7 @@ def catalog_group():
 
 @catalog_group.command("rebuild", help=_(
     "Rebuild every projection table from the event log.\n\n"
-    "Checks the hash chain of the log first and refuses a damaged log. Then empties "
+    "Checks the hash chain of the log first and rejects a damaged log. Then empties "
     "backups, backup_series, backup_chunks, restores and verifications and replays every "
     "event into them, in one transaction. The log itself gains only audit.verified and "
     "catalog.rebuilt events."

@@ -1,10 +1,11 @@
 """The quickstart: a full round trip on the bundled sample, in a directory of its own.
 
 It imports the sample with its last day held back and its last bar still
-forming, takes a full backup, imports the whole sample (a day of new bars and
-the final values of the bar that was forming), takes an incremental backup,
-restores the state at the time of the first backup into a new database and
-checks that it equals the first state bar for bit.
+forming, and takes a full backup. It then imports the whole sample (a day
+of new bars and the final values of the forming bar) and takes an
+incremental backup. Last, it restores the state at the time of the first
+backup into a new database and checks that it equals the first state bit
+for bit.
 """
 
 import csv

@@ -120,7 +120,7 @@ def choose_backup_at(repository: Repository, point: PointInTime, scope: Scope) -
 
 
 def _covers(backup: BackupRow, scope: Scope) -> bool:
-    """Tell whether `backup` holds every series `scope` asks for.
+    """Tell whether `backup` contains every series that `scope` requests.
 
     A backup limited to some symbols or timeframes covers only requests
     limited to a subset of them, never a request for everything.

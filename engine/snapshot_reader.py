@@ -3,13 +3,12 @@
 A backup reads the cache inside one read transaction through the ADBC
 SQLite driver, which returns Arrow columns several times faster than
 sqlite3 returns rows. That driver links its own copy of SQLite, and two
-SQLite libraries must not hold one database open in the same process:
+SQLite libraries must not hold one database open in the same process.
 POSIX locks belong to the process, so the library that closes last believes
 it is alone and deletes the WAL under the other. The reads therefore run in
 a child process (`python -m tvcat.engine.snapshot_reader`) that opens the
-cache read-only and nothing else, and the
-parent, which may keep sqlite3 connections to the cache, never loads the
-driver. The child also reads while the parent encodes, which keeps a second
+cache read-only and nothing else. The parent, which may keep sqlite3
+connections to the cache, never loads the driver. The child also reads while the parent encodes, which keeps a second
 core busy.
 
 Protocol over a socket pair wrapped in multiprocessing Connections, one

@@ -1,4 +1,4 @@
-"""Status: what the cache holds and what the repository has done, from the projections."""
+"""Status: what the cache contains and what the repository has done, from the projections."""
 
 from pathlib import Path
 from typing import Any

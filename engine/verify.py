@@ -37,7 +37,7 @@ class VerifyReport:
 def verify_repository(repository: Repository, backup_id: str | None = None, read_data: bool = False) -> VerifyReport:
     """Check the backups (all, or one with its chain), record `verify.completed`, return the report.
 
-    Never raises for damaged data: every problem becomes a fault in the report.
+    Damaged or missing manifests and chunks become faults in the report, not exceptions.
     """
     all_backups = repository.backups()
     by_id = {backup.backup_id: backup for backup in all_backups}
