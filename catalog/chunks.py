@@ -4,7 +4,7 @@ import numpy as np
 
 from ..errors import ObjectCorrupted
 from .bars import BarColumns, concat
-from .codec import decode_canonical, encode_canonical, pack_columns, unpack_columns
+from .codec import DEFAULT_ZSTD_LEVEL, decode_canonical, encode_canonical, pack_columns, unpack_columns
 from .objects import CODEC_PACKED_COLUMNS, KIND_CHUNK, decompress, encode_object, object_id, read_header
 
 
@@ -19,17 +19,21 @@ def canonical_identity(bars: BarColumns) -> tuple[str, int]:
     return object_id(canonical), len(canonical)
 
 
-def encode_chunk(bars: BarColumns, canonical_length: int | None = None, chunk_id: str | None = None) -> tuple[str, bytes]:
-    """Return the id and the object file bytes of a chunk holding `bars`.
+def encode_chunk(
+    bars: BarColumns, canonical_length: int | None = None, chunk_id: str | None = None,
+    level: int = DEFAULT_ZSTD_LEVEL,
+) -> tuple[str, bytes]:
+    """Return the id and the object file bytes of a chunk holding `bars`, compressed at zstd `level`.
 
     A caller that hashed the bars already passes the id and canonical length
     to skip a second canonical encoding. The packed columns carry their own
-    zstd frame, so they follow the header as they are.
+    zstd frame, so they follow the header as they are. The level changes the
+    bytes but not the id, which hashes the canonical bytes.
     """
     if chunk_id is None or canonical_length is None:
         canonical = encode_canonical(bars)
         chunk_id, canonical_length = object_id(canonical), len(canonical)
-    return chunk_id, encode_object(KIND_CHUNK, CODEC_PACKED_COLUMNS, canonical_length, pack_columns(bars))
+    return chunk_id, encode_object(KIND_CHUNK, CODEC_PACKED_COLUMNS, canonical_length, pack_columns(bars, level))
 
 
 def apply_patch(base: BarColumns, patch: BarColumns) -> BarColumns:

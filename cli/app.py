@@ -1,7 +1,6 @@
 """The click group, its global options and the command registry."""
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,20 +12,67 @@ from ..i18n import _
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def default_data_dir() -> Path:
-    """Return $XDG_DATA_HOME/tvcat, or ~/.local/share/tvcat."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "tvcat"
-
-
 @dataclass
 class AppContext:
-    """Paths and switches shared by every command."""
+    """Options shared by every command, and the configuration, which is read on first use.
 
-    repo: Path
-    cache: Path
-    verbose: bool
+    Commands that never touch the repository or the cache, such as
+    `config validate FILE`, so run even when the effective configuration is
+    invalid.
+    """
+
+    repo_option: Path | None = None
+    cache_option: Path | None = None
+    config_option: Path | None = None
+    verbose: bool = False
     opened: list = field(default_factory=list)
+    _loaded: object = None
+
+    @property
+    def loaded(self):
+        """The effective configuration (LoadedConfig), read from the file and environment once."""
+        if self._loaded is None:
+            from ..engine.config import load_effective_config
+
+            self._loaded = load_effective_config(self.config_option)
+            if self._loaded.config.debug_config.verbose_logging:
+                logging.getLogger().setLevel(logging.INFO)
+        return self._loaded
+
+    @property
+    def config(self):
+        return self.loaded.config
+
+    @property
+    def repo(self) -> Path:
+        """--repo or TVCAT_REPO, else the configured repository, else the XDG default.
+
+        The configuration is read even when the option is given, so an invalid
+        setting stops every command that touches the repository.
+        """
+        from ..engine.config.paths import repository_path
+
+        configured = repository_path(self.config)
+        return self.repo_option or configured
+
+    @property
+    def cache(self) -> Path:
+        """--cache or TVCAT_CACHE, else sync_config.cache_path, else the XDG default."""
+        from ..engine.config.paths import cache_path
+
+        configured = cache_path(self.config)
+        return self.cache_option or configured
+
+    def reject_dry_run(self, command: str) -> None:
+        """Raise InvalidOption when debug_config.dry_run is set, for a command that has no dry-run mode."""
+        from ..errors import InvalidOption
+
+        if self.config.debug_config.dry_run:
+            source = self.loaded.source(("debug_config", "dry_run")).describe()
+            raise InvalidOption(detail=_(
+                "debug_config.dry_run is true ({source}), but {command} has no dry-run mode and would change "
+                "data: set dry_run to false to run it"
+            ).format(source=source, command=command))
 
     def repository(self, create: bool = True):
         from ..catalog.repository import Repository
@@ -63,22 +109,22 @@ EXIT_STATUS_HELP = _(
 @click.group(context_settings=CONTEXT_SETTINGS, epilog=EXIT_STATUS_HELP,
              help=_("Keep OHLCV bar data safe: import bars into a SQLite cache, back them up into a "
                     "deduplicating repository, restore any earlier state and audit every action."))
+@click.option("--config", "config_file", type=click.Path(path_type=Path), metavar="FILE",
+              help=_("Configuration file. Default: $TVCAT_CONFIG, $SYNC_BACKUP_CONFIG, ./tvcat.yaml, "
+                     "then $XDG_CONFIG_HOME/tvcat/tvcat.yaml."))
 @click.option("--repo", type=click.Path(path_type=Path), envvar="TVCAT_REPO",
-              help=_("Repository directory (catalog.db and objects). Default: $XDG_DATA_HOME/tvcat/repo; "
-                     "environment: TVCAT_REPO."))
+              help=_("Repository directory (catalog.db and objects). Default: backup_config.backup_dir, "
+                     "else $XDG_DATA_HOME/tvcat/repo; environment: TVCAT_REPO."))
 @click.option("--cache", type=click.Path(path_type=Path), envvar="TVCAT_CACHE",
-              help=_("Bar cache database. Default: $XDG_DATA_HOME/tvcat/cache.db; environment: TVCAT_CACHE."))
+              help=_("Bar cache database. Default: sync_config.cache_path, else $XDG_DATA_HOME/tvcat/cache.db; "
+                     "environment: TVCAT_CACHE."))
 @click.option("--lang", metavar="LANG", help=_("Language of messages: en or zh_CN. Default: the locale."))
 @click.option("-v", "--verbose", is_flag=True, help=_("Log progress and details to stderr."))
 @click.version_option(__version__, "--version", prog_name="tvcat", message="%(prog)s %(version)s")
 @click.pass_context
-def cli(ctx: click.Context, repo: Path | None, cache: Path | None, lang: str | None, verbose: bool) -> None:
-    data_dir = default_data_dir()
-    ctx.obj = AppContext(
-        repo=repo or data_dir / "repo",
-        cache=cache or data_dir / "cache.db",
-        verbose=verbose,
-    )
+def cli(ctx: click.Context, config_file: Path | None, repo: Path | None, cache: Path | None, lang: str | None,
+        verbose: bool) -> None:
+    ctx.obj = AppContext(repo_option=repo, cache_option=cache, config_option=config_file, verbose=verbose)
     ctx.call_on_close(ctx.obj.close)
     # Without --verbose the CLI reports errors itself, so log lines would repeat them.
     logging.basicConfig(

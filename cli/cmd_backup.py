@@ -5,6 +5,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from ..catalog.series import normalize_timeframe, validate_symbol
 from ..engine.backup import BackupType, Scope, create_backup
+from ..engine.verify import verify_repository
+from ..errors import VerifyFailed
 from ..i18n import _
 from .output import format_bytes, print_json, split_list, stdout_is_terminal
 
@@ -48,6 +50,8 @@ def scope_options(function):
 @click.pass_obj
 def backup_command(app, backup_type, symbols, timeframes, as_json):
     scope = parse_scope(symbols, timeframes)
+    app.reject_dry_run("tvcat backup")
+    settings = app.config.backup_config
     repository = app.repository()
     cache = app.bar_cache(create=False)
 
@@ -58,12 +62,16 @@ def backup_command(app, backup_type, symbols, timeframes, as_json):
             def report(series: str, done: int, total: int) -> None:
                 bar.update(task, description=series or _("committing"), completed=done, total=total)
 
-            result = create_backup(repository, cache, BackupType(backup_type), scope, progress=report)
+            result = create_backup(repository, cache, BackupType(backup_type), scope, progress=report,
+                                   compression_level=settings.compression_level)
     else:
-        result = create_backup(repository, cache, BackupType(backup_type), scope)
+        result = create_backup(repository, cache, BackupType(backup_type), scope,
+                               compression_level=settings.compression_level)
+    verification = verify_new_backup(repository, result.backup_id, settings.verification)
 
     if as_json:
-        print_json({**result.__dict__, "type": result.type.value, "requested_type": result.requested_type.value})
+        print_json({**result.__dict__, "type": result.type.value, "requested_type": result.requested_type.value,
+                    "verified": verification})
         return
     for note in result.notes:
         click.echo(_("note: {note}").format(note=note))
@@ -79,6 +87,31 @@ def backup_command(app, backup_type, symbols, timeframes, as_json):
     click.echo(_("  duration:        {seconds:.2f} s").format(seconds=result.duration_seconds))
     if result.objects_repaired:
         click.echo(_("  repaired:        {count} damaged objects replaced").format(count=result.objects_repaired))
+    if verification is None:
+        click.echo(_("  verified:        no (backup_config.verification.verify_after_backup is false)"))
+    elif verification["read_data"]:
+        click.echo(_("  verified:        every object of its restored state read and re-hashed"))
+    else:
+        click.echo(_("  verified:        every object of its restored state exists"))
+
+
+def verify_new_backup(repository, backup_id: str, settings) -> dict | None:
+    """Verify a backup just committed as the verification settings ask; return what was checked.
+
+    With enable_checksum, every chunk the backup's restored state needs is
+    decoded and re-hashed, not only the new ones. Raises VerifyFailed, which
+    names the faults, when the backup cannot be restored.
+    """
+    if not settings.verify_after_backup:
+        return None
+    report = verify_repository(repository, backup_id, read_data=settings.enable_checksum)
+    if not report.ok:
+        faults = "; ".join(f"{fault.problem} {fault.object_id or ''}".strip() for fault in report.faults)
+        raise VerifyFailed(detail=_(
+            "backup {backup_id} was committed, but verifying it failed: {faults}. Run tvcat verify --read-data "
+            "for the details"
+        ).format(backup_id=backup_id, faults=faults))
+    return {"read_data": settings.enable_checksum, "objects_checked": report.objects_checked}
 
 
 COMMANDS = [backup_command]

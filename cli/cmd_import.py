@@ -35,6 +35,7 @@ def import_command(app, files, symbol, timeframe, tz, as_json):
         validate_symbol(symbol)
     if timeframe is not None:
         timeframe = normalize_timeframe(timeframe)
+    app.reject_dry_run("tvcat import")
     repository = app.repository()
     cache = app.bar_cache()
     reports = import_files(repository, cache, list(files), symbol=symbol, timeframe=timeframe, tz=tz)

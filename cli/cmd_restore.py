@@ -39,6 +39,7 @@ def restore_command(app, backup_id, at, target_db, symbols, timeframes, force, a
     if (backup_id is None) == (at is None):
         raise InvalidOption(detail=_("give either a backup id or --at TIME, not both and not neither"))
     scope = parse_scope(symbols, timeframes)
+    app.reject_dry_run("tvcat restore")
     repository = app.repository(create=False)
 
     requested_at = None

@@ -22,6 +22,7 @@ import numpy as np
 from ..catalog import events as ev
 from ..catalog.bars import BarColumns, concat
 from ..catalog.chunks import canonical_identity, decode_chunk, diff_bars, encode_chunk
+from ..catalog.codec import DEFAULT_ZSTD_LEVEL
 from ..catalog.manifests import (
     MANIFEST_VERSION,
     Manifest,
@@ -122,8 +123,9 @@ def create_backup(
     backup_type: BackupType,
     scope: Scope = Scope(),
     progress: ProgressCallback | None = None,
+    compression_level: int = DEFAULT_ZSTD_LEVEL,
 ) -> BackupResult:
-    """Take a backup of the cache into the repository and commit it.
+    """Take a backup of the cache into the repository and commit it, compressing new chunks at `compression_level`.
 
     An incremental or differential backup with no earlier backup of the same
     scope to build on is taken as a full backup, and the result notes it.
@@ -143,7 +145,8 @@ def create_backup(
     logger.info("backup started backup_id=%s type=%s", backup_id, backup_type.value)
 
     try:
-        result = _run_backup(repository, cache, backup_id, backup_type, scope, reference, parent, progress)
+        result = _run_backup(repository, cache, backup_id, backup_type, scope, reference, parent, progress,
+                             compression_level)
     except BaseException as error:
         repository.record(ev.BackupFailed(backup_id=backup_id, type=backup_type.value, error=str(error) or repr(error)))
         logger.error("backup failed backup_id=%s error=%s", backup_id, error)
@@ -173,7 +176,8 @@ def _choose_reference(repository: Repository, backup_type: BackupType, scope: Sc
     return reference, backup_type, notes
 
 
-def _run_backup(repository, cache, backup_id, backup_type, scope, reference, parent, progress) -> BackupResult:
+def _run_backup(repository, cache, backup_id, backup_type, scope, reference, parent, progress,
+                compression_level) -> BackupResult:
     started = time.monotonic()
     covered_seq = cache.advance_change_seq()
     cache_id = cache.cache_id
@@ -184,7 +188,9 @@ def _run_backup(repository, cache, backup_id, backup_type, scope, reference, par
         reference is not None and reference.cache_id == cache_id and covered_seq >= reference.change_seq
     )
 
-    with cache.snapshot() as snapshot, _ChunkWriter(repository, backup_type is BackupType.FULL) as writer:
+    with cache.snapshot() as snapshot, _ChunkWriter(
+        repository, backup_type is BackupType.FULL, compression_level
+    ) as writer:
         # Resolved while the reader process starts.
         reference_state: State = repository.resolve_state(reference) if reference else {}
         series_in_cache = [series for series in snapshot.list_series() if scope.contains(series)]
@@ -310,9 +316,11 @@ class _ChunkWriter:
     bars per backup instead of the whole window.
     """
 
-    def __init__(self, repository: Repository, check_existing: bool = False) -> None:
+    def __init__(self, repository: Repository, check_existing: bool = False,
+                 compression_level: int = DEFAULT_ZSTD_LEVEL) -> None:
         self.store = repository.store
         self.check_existing = check_existing
+        self.compression_level = compression_level
         self.windows_read = 0
         self.chunks_written = 0
         self.bytes_written = 0
@@ -352,13 +360,13 @@ class _ChunkWriter:
         if known is not None and len(known.patches) < MAX_PATCHES_PER_WINDOW:
             changed, removed = diff_bars(read_window(self.store, known), bars)
             if removed == 0 and len(changed) <= len(bars) * MAX_PATCH_FRACTION:
-                patch_id, data = encode_chunk(changed)
+                patch_id, data = encode_chunk(changed, level=self.compression_level)
                 written = len(data) if self.store.put(patch_id, data) else 0
                 entry = WindowEntry(start, known.chunk_id, len(bars), first_ts, last_ts, content_id,
                                     [*known.patches, patch_id])
                 return entry, written, 1 if written else 0
 
-        chunk_id, data = encode_chunk(bars, canonical_length, content_id)
+        chunk_id, data = encode_chunk(bars, canonical_length, content_id, self.compression_level)
         written = self._store(chunk_id, data)
         return WindowEntry(start, chunk_id, len(bars), first_ts, last_ts, content_id), written, 1 if written else 0
 

@@ -33,6 +33,16 @@ def tradingview_files(data_dir: Path) -> list[Path]:
     return files
 
 
+# The MetaTrader export bundled with the package, MIT-licensed; its provenance is beside it.
+BUNDLED_SAMPLE = Path(__file__).resolve().parents[1] / "engine" / "sample_data" / "EURUSD60.csv"
+
+
+@pytest.fixture(scope="session")
+def sample_import_arguments() -> list[str]:
+    """The arguments of `tvcat import` for the bundled sample, which works without ../shared/data."""
+    return [str(BUNDLED_SAMPLE), "--symbol", "FX:EURUSD", "--timeframe", "60", "--tz", "UTC"]
+
+
 @pytest.fixture
 def repo_path(tmp_path: Path) -> Path:
     return tmp_path / "repo"
@@ -58,26 +68,45 @@ def cache(cache_path: Path):
     cache.close()
 
 
+# Variables that select or override a configuration, which must not leak from the host into a test.
+CONFIG_VARIABLES = ("TVCAT_CONFIG", "SYNC_BACKUP_CONFIG", "TVCAT_ENV", "SYNC_BACKUP_ENV",
+                    "SYNC_INTERVAL", "BACKUP_DIR", "MAX_CONCURRENT_TASKS")
+
+
+def clean_environment() -> dict[str, str]:
+    """Return os.environ without configuration variables, TVCAT_<SECTION>__<KEY> overrides included."""
+    return {
+        name: value for name, value in os.environ.items()
+        if name not in CONFIG_VARIABLES and not (name.startswith("TVCAT_") and "__" in name)
+    }
+
+
 def make_cli(repo_path: Path, cache_path: Path, data_home: Path):
     """Return a function that runs `tvcat ARGS...` in a subprocess against this repository and cache.
 
     The function returns the CompletedProcess with text stdout and stderr.
     Standard input is /dev/null, so no command runs with a terminal. Messages are
-    in English, and XDG_DATA_HOME is `data_home` so that no default path
-    leaves the test's directory.
+    in English. The working directory and XDG_DATA_HOME are `data_home`, and
+    the XDG configuration directories are beside it, so no default path leaves
+    the test's directory and no configuration of the host applies. `env` adds
+    variables for one call.
     """
     environment = {
-        **os.environ,
+        **clean_environment(),
         "TVCAT_REPO": str(repo_path),
         "TVCAT_CACHE": str(cache_path),
         "TVCAT_LANG": "en",
         "XDG_DATA_HOME": str(data_home),
+        "XDG_CONFIG_HOME": str(data_home.parent / "xdg-config"),
+        "XDG_CONFIG_DIRS": str(data_home.parent / "xdg-config-dirs"),
     }
+    data_home.mkdir(parents=True, exist_ok=True)
 
-    def run(*arguments) -> subprocess.CompletedProcess:
+    def run(*arguments, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "tvcat.cli.main", *map(str, arguments)],
-            env=environment, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+            env={**environment, **(env or {})}, cwd=data_home, stdin=subprocess.DEVNULL,
+            capture_output=True, text=True, timeout=120,
         )
 
     return run

@@ -12,7 +12,7 @@ from tvcat.errors import EXIT_CONFIRMATION, EXIT_INVALID_INPUT, EXIT_NOT_FOUND
 
 COMMANDS = [
     [], ["import"], ["backup"], ["list"], ["list", "backups"], ["restore"], ["verify"], ["status"],
-    ["catalog"], ["catalog", "rebuild"], ["audit"], ["audit", "verify"], ["config"], ["config", "validate"],
+    ["catalog"], ["catalog", "rebuild"], ["audit"], ["audit", "verify"], ["config"], ["config", "validate"], ["config", "show"],
     ["quickstart"],
 ]
 EXPORT_NAME = "CRYPTO_SOLUSD, 1D.csv"

@@ -12,21 +12,39 @@ The loader reports every problem it finds in one InvalidConfig error.
 
 import difflib
 import math
+import os
 import re
 import types
 import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import yaml
 from yaml.constructor import SafeConstructor
+from yaml.error import Mark
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ...errors import InvalidInput
 from ...i18n import N_, _
 from . import checks, schema
 from .schema import BACKUP_TYPE_NAMES, Config, ConfigFile
+from .sources import (
+    DEFAULT_SOURCE,
+    ENVIRONMENTS_KEY,
+    UNKNOWN_ENVIRONMENT,
+    EnvironmentMark,
+    EnvironmentValue,
+    ValueSource,
+    find_config_file,
+    merge_nodes,
+    overrides_as_nodes,
+    selected_environment,
+    source_of_node,
+    split_environments,
+)
 
 KeyPath = tuple[str | int, ...]
 
@@ -36,19 +54,22 @@ _FLOAT_TAG = "tag:yaml.org,2002:float"
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _OCTAL_PATTERN = re.compile(r"[-+]?0[0-7_]+")
+_SIGNED_DECIMAL_PATTERN = re.compile(r"[-+]?[0-9]+")
+# The texts an override variable may give for a boolean key.
+_VARIABLE_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 _DECIMAL_PATTERN = re.compile(r"0|[1-9][0-9]*")
 
 
 class ConfigProblem(InvalidInput):
-    """One invalid setting: where it is, which key and why."""
+    """One invalid setting: where it is (file and line, or environment variable), which key and why."""
 
-    template = N_("{file}, line {line}, column {column}: {key}: {reason}")
+    template = N_("{place}: {key}: {reason}")
 
 
 class InvalidConfig(InvalidInput):
-    """A configuration file with one or more invalid settings, each a ConfigProblem."""
+    """A configuration with one or more invalid settings, each a ConfigProblem."""
 
-    template = N_("invalid configuration file {file}:\n{problems}")
+    template = N_("invalid configuration {file}:\n{problems}")
 
     def __init__(self, file: str, problems: list[ConfigProblem]) -> None:
         super().__init__(file=file, problems=problems)
@@ -67,6 +88,23 @@ class ConfigUnreadable(InvalidInput):
     template = N_("cannot read the configuration file {file}: {reason}")
 
 
+@dataclass(frozen=True)
+class LoadedConfig:
+    """The effective configuration, the file it came from and the source of every value."""
+
+    config: Config
+    # None when no file was found and only defaults and the environment apply.
+    file: Path | None = None
+    # Why this file was read: `--config`, a variable name, `working directory` or an XDG variable.
+    file_reason: str | None = None
+    # The environment section applied, and the variable that selected it.
+    environment: tuple[str, str] | None = None
+    sources: dict[KeyPath, ValueSource] = field(default_factory=dict)
+
+    def source(self, path: KeyPath) -> ValueSource:
+        return self.sources.get(tuple(path), DEFAULT_SOURCE)
+
+
 def default_config() -> Config:
     """Return the configuration that applies when no file sets anything."""
     return Config()
@@ -79,36 +117,156 @@ def load_config(path: str | Path) -> Config:
     an older spelling: each `NAME: {cron, retention_days}` entry becomes
     `schedule_config.backup_schedules.NAME.cron` and
     `backup_config.retention_policy.retention_days.TYPE`, where TYPE comes from
-    the name (`full_backup` gives `full`).
+    the name (`full_backup` gives `full`). Every section under `environments`
+    is checked as it would apply, but none is applied, and environment
+    variables are ignored.
 
     Raises ConfigUnreadable when the file cannot be read or parsed, and
     InvalidConfig listing every invalid setting.
     """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigUnreadable(file=str(path), reason=str(error)) from None
+    text = _read_file(Path(path))
     return load_config_text(text, file=str(path))
 
 
 def load_config_text(text: str, file: str = "<string>") -> Config:
     """Check and return the configuration in the YAML `text`; `file` names it in errors."""
+    root = _compose(text, file)
+    base, environments = split_environments(root)
+    config, _sources, problems = _convert(base, file)
+
+    names = _environment_names(environments, file, problems)
+    for name in names:
+        overlay = _environment_node(environments, name)
+        _config, _sources, section_problems = _convert(merge_nodes(base, overlay), file)
+        problems.extend(problem for problem in section_problems if str(problem) not in map(str, problems))
+
+    if problems:
+        raise InvalidConfig(file, problems)
+    return config
+
+
+def load_effective_config(
+    option: Path | None = None, environ: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> LoadedConfig:
+    """Find, read and check the configuration that applies, with environment sections and overrides.
+
+    `option` is the --config value. The file search order is that of
+    `find_config_file`. With no file, the defaults apply. `TVCAT_ENV` or
+    `SYNC_BACKUP_ENV` selects a section under `environments`, laid over the
+    file's top level. Override variables apply last: the guide's
+    SYNC_INTERVAL, BACKUP_DIR and MAX_CONCURRENT_TASKS, then every
+    TVCAT_<SECTION>__<KEY> variable.
+
+    Raises ConfigUnreadable when a named file is missing or unreadable, and
+    InvalidConfig listing every invalid setting, including those of variables.
+    """
+    environ = os.environ if environ is None else environ
+    location = find_config_file(option, environ, cwd or Path.cwd())
+    file = str(location.path) if location else _("(no file)")
+    text = _read_file(location.path, location.reason) if location else ""
+
+    root = _compose(text, file)
+    root, environments = split_environments(root)
+    problems: list[ConfigProblem] = []
+    selected = selected_environment(environ)
+    if selected is not None and environments is not None:
+        names = _environment_names(environments, file, problems)
+        name, variable = selected
+        if name in names:
+            root = merge_nodes(root, _environment_node(environments, name))
+        elif not problems:
+            problems.append(_problem(environments.start_mark, file, (ENVIRONMENTS_KEY,), _(UNKNOWN_ENVIRONMENT).format(
+                variable=variable, name=name, defined=", ".join(names) or _("none"),
+            )))
+
+    root = merge_nodes(root, overrides_as_nodes(environ))
+    config, sources, convert_problems = _convert(root, file)
+    problems.extend(convert_problems)
+    if problems:
+        raise InvalidConfig(file, problems)
+    return LoadedConfig(
+        config=config,
+        file=location.path if location else None,
+        file_reason=location.reason if location else None,
+        environment=selected,
+        sources=sources,
+    )
+
+
+def _read_file(path: Path, reason: str | None = None) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if reason is None:
+            detail = _("file not found")
+        else:
+            detail = _("file not found; {reason} names it").format(reason=reason)
+        raise ConfigUnreadable(file=str(path), reason=detail) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigUnreadable(file=str(path), reason=str(error)) from None
+
+
+def _compose(text: str, file: str) -> MappingNode:
+    """Return the root mapping node of `text`; an empty document gives an empty mapping."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:
         raise ConfigUnreadable(file=file, reason=_describe_yaml_error(error)) from None
-
-    walker = _Walker(file)
     if root is None:
-        return default_config()
+        mark = Mark(file, 0, 0, 0, None, None)
+        return MappingNode("tag:yaml.org,2002:map", [], mark, mark)
+    if not isinstance(root, MappingNode):
+        walker = _Walker(file)
+        walker.report_type(root, (), _("a mapping of sections such as sync_config:"))
+        raise InvalidConfig(file, walker.problems)
+    return root
+
+
+def _convert(root: MappingNode, file: str) -> tuple[Config | None, dict[KeyPath, ValueSource], list["ConfigProblem"]]:
+    """Walk `root` against the schema; return the config (None if invalid), sources and problems."""
+    walker = _Walker(file)
+    config = None
     parsed = walker.convert(root, ConfigFile, ())
     if parsed is not _INVALID:
         config = walker.apply_legacy_schedule(parsed)
         config = walker.infer_schedule_types(config)
         walker.check_consistency(config)
-    if walker.problems:
-        raise InvalidConfig(file, walker.problems)
-    return config
+    return config, walker.sources(), walker.problems
+
+
+def _environment_names(environments: Node | None, file: str, problems: list["ConfigProblem"]) -> list[str]:
+    """Return the section names under `environments`, reporting a value that is not a mapping of mappings."""
+    if environments is None or _is_null(environments):
+        return []
+    if not isinstance(environments, MappingNode):
+        problems.append(_problem(environments.start_mark, file, (ENVIRONMENTS_KEY,), _(
+            "expected a mapping of environment names to settings, such as production: {{backup_config: ...}}"
+        )))
+        return []
+    names = []
+    for key_node, value_node in environments.value:
+        if not isinstance(value_node, MappingNode):
+            problems.append(_problem(value_node.start_mark, file, (ENVIRONMENTS_KEY, key_node.value), _(
+                "expected a mapping of sections, such as sync_config:"
+            )))
+            continue
+        names.append(key_node.value)
+    return names
+
+
+def _environment_node(environments: MappingNode, name: str) -> MappingNode:
+    for key_node, value_node in environments.value:
+        if key_node.value == name:
+            return value_node
+    raise KeyError(name)
+
+
+def _problem(mark: Mark, file: str, path: KeyPath, reason: str) -> "ConfigProblem":
+    if isinstance(mark, EnvironmentMark):
+        place = _("environment variable {variable}").format(variable=mark.variable)
+    else:
+        place = _("{file}, line {line}, column {column}").format(file=file, line=mark.line + 1, column=mark.column + 1)
+    return ConfigProblem(place=place, key=format_key_path(path), reason=reason)
 
 
 def _describe_yaml_error(error: yaml.YAMLError) -> str:
@@ -161,17 +319,17 @@ class _Walker:
         self.problems: list[ConfigProblem] = []
         self.nodes: dict[KeyPath, Node] = {}
         self.constructor = SafeConstructor()
+        # Above zero while converting a secret, so messages do not show its value.
+        self.hiding = 0
 
     # --- reporting
 
     def report(self, node: Node, path: KeyPath, reason: str) -> None:
-        mark = node.start_mark
-        self.problems.append(
-            ConfigProblem(
-                file=self.file, line=mark.line + 1, column=mark.column + 1,
-                key=format_key_path(path), reason=reason,
-            )
-        )
+        self.problems.append(_problem(node.start_mark, self.file, path, reason))
+
+    def sources(self) -> dict[KeyPath, ValueSource]:
+        """Return the source of every key the walk converted, by its node's mark."""
+        return {path: source_of_node(node, self.file) for path, node in self.nodes.items()}
 
     def report_at(self, path: KeyPath, reason: str) -> None:
         """Report at the node of `path`, or of its nearest ancestor that the file contains."""
@@ -182,6 +340,8 @@ class _Walker:
                 return
 
     def describe_found(self, node: Node) -> str:
+        if self.hiding:
+            return _("a hidden value")
         if isinstance(node, MappingNode):
             return _("a mapping")
         if isinstance(node, SequenceNode):
@@ -205,6 +365,14 @@ class _Walker:
 
     def convert(self, node: Node, hint: Any, path: KeyPath) -> Any:
         self.nodes[path] = node
+        secret = is_secret(hint)
+        self.hiding += secret
+        try:
+            return self.convert_value(node, hint, path)
+        finally:
+            self.hiding -= secret
+
+    def convert_value(self, node: Node, hint: Any, path: KeyPath) -> Any:
         base, metas = _unwrap_annotated(hint)
         parser = _meta_extra(metas, "parse")
         if parser is not None:
@@ -241,11 +409,14 @@ class _Walker:
         members = [member for member in typing.get_args(union) if member is not type(None)]
         if len(members) != 1 or len(typing.get_args(union)) != 2:
             raise TypeError(f"only `T | None` unions are supported, found {union!r}")
-        if _is_null(node):
+        if _is_null(node) or (isinstance(node, EnvironmentValue) and not node.value.strip()):
             return None
-        return self.convert(node, members[0], path)
+        return self.convert_value(node, members[0], path)
 
     def convert_struct(self, node: Node, cls: type[msgspec.Struct], path: KeyPath) -> Any:
+        if isinstance(node, EnvironmentValue):
+            self.report_section_variable(node, path, [info.name for info in msgspec.structs.fields(cls)])
+            return _INVALID
         if not isinstance(node, MappingNode):
             self.report_type(node, path, _("a mapping of keys to values"))
             return _INVALID
@@ -287,6 +458,9 @@ class _Walker:
         return cls(**values)
 
     def convert_mapping(self, node: Node, value_hint: Any, path: KeyPath) -> Any:
+        if isinstance(node, EnvironmentValue):
+            self.report_section_variable(node, path, [_("name")])
+            return _INVALID
         if not isinstance(node, MappingNode):
             self.report_type(node, path, _("a mapping of names to values"))
             return _INVALID
@@ -298,6 +472,11 @@ class _Walker:
         return result
 
     def convert_sequence(self, node: Node, item_hint: Any, path: KeyPath) -> Any:
+        if isinstance(node, EnvironmentValue):
+            # A variable gives a list as comma-separated items.
+            texts = [text.strip() for text in node.value.split(",") if text.strip()]
+            node = SequenceNode("tag:yaml.org,2002:seq", [EnvironmentValue(node.variable, text) for text in texts],
+                                node.start_mark, node.end_mark)
         if not isinstance(node, SequenceNode):
             trap = self.yaml11_trap(node) if isinstance(node, ScalarNode) else None
             if trap is not None:
@@ -342,6 +521,8 @@ class _Walker:
         if not isinstance(node, ScalarNode):
             self.report_type(node, path, expected_name)
             return _INVALID
+        if isinstance(node, EnvironmentValue):
+            return self.convert_variable_text(node, expected, path)
 
         trap = self.yaml11_trap(node, expected)
         if trap is not None:
@@ -378,6 +559,30 @@ class _Walker:
             return _INVALID
 
         self.report_type(node, path, expected_name)
+        return _INVALID
+
+    def convert_variable_text(self, node: EnvironmentValue, expected: type, path: KeyPath) -> Any:
+        """Convert the text of an override variable by the type of its key, as YAML does not."""
+        text = node.value.strip()
+        if expected is str:
+            return node.value
+        if expected is bool:
+            value = _VARIABLE_BOOLEANS.get(text.lower())
+            if value is None:
+                self.report(node, path, _("expected true, false, 1, 0, yes or no, found {found}").format(
+                    found=self.describe_found(node)))
+                return _INVALID
+            return value
+        if expected is int and _SIGNED_DECIMAL_PATTERN.fullmatch(text):
+            return int(text)
+        if expected is float:
+            try:
+                value = float(text)
+            except ValueError:
+                value = math.nan
+            if math.isfinite(value):
+                return value
+        self.report_type(node, path, _(_EXPECTED_NAMES[expected]))
         return _INVALID
 
     def yaml11_trap(self, node: ScalarNode, expected: type | None = None) -> str | None:
@@ -477,6 +682,12 @@ class _Walker:
             items[key_node.value] = (key_node, value_node)
         return [(key, key_node, value_node) for key, (key_node, value_node) in items.items()]
 
+    def report_section_variable(self, node: EnvironmentValue, path: KeyPath, keys: list[str]) -> None:
+        example = f"{node.variable}__{keys[0].upper()}" if keys else node.variable
+        self.report(node, path, _(
+            "{variable} sets a whole section, which a variable cannot: set one key per variable, such as {example}"
+        ).format(variable=node.variable, example=example))
+
     def report_unknown_key(self, key_node: Node, path: KeyPath, key: str, valid: list[str]) -> None:
         close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
         if close:
@@ -506,6 +717,7 @@ class _Walker:
                 ).format(name=name))
                 continue
             schedules[name] = schema.BackupSchedule(cron=entry.cron, type=entry.type)
+            self.move_source(path, ("schedule_config", "backup_schedules", name))
             if entry.retention_days is None:
                 continue
 
@@ -521,6 +733,9 @@ class _Walker:
                 ).format(type=backup_type, current=current))
                 continue
             retention_days = msgspec.structs.replace(retention_days, **{backup_type: entry.retention_days})
+            self.nodes[("backup_config", "retention_policy", "retention_days", backup_type)] = (
+                self.nodes[path + ("retention_days",)]
+            )
 
         retention_policy = msgspec.structs.replace(
             config.backup_config.retention_policy, retention_days=retention_days
@@ -530,6 +745,12 @@ class _Walker:
             schedule_config=msgspec.structs.replace(config.schedule_config, backup_schedules=schedules),
             backup_config=msgspec.structs.replace(config.backup_config, retention_policy=retention_policy),
         )
+
+    def move_source(self, old: KeyPath, new: KeyPath) -> None:
+        """Record the nodes under `old` as the sources of the same keys under `new`."""
+        for path, node in list(self.nodes.items()):
+            if path[:len(old)] == old:
+                self.nodes[new + path[len(old):]] = node
 
     def infer_schedule_types(self, config: Config) -> Config:
         """Set the backup type of every schedule that does not give one from its name."""
@@ -541,6 +762,8 @@ class _Walker:
                     self.report_at(("schedule_config", "backup_schedules", name), _cannot_infer_type_message(name))
                     continue
                 schedule = msgspec.structs.replace(schedule, type=backup_type)
+                schedule_path = ("schedule_config", "backup_schedules", name)
+                self.nodes[schedule_path + ("type",)] = self.nodes[schedule_path]
             schedules[name] = schedule
         return msgspec.structs.replace(
             config, schedule_config=msgspec.structs.replace(config.schedule_config, backup_schedules=schedules)
@@ -549,6 +772,11 @@ class _Walker:
     def check_consistency(self, config: Config) -> None:
         """Report settings that are valid alone but contradict each other."""
         backup = config.backup_config
+        if not backup.compression_enabled:
+            self.report_at(("backup_config", "compression_enabled"), _(
+                "tvcat always compresses chunks with zstd: remove the key or set it to true, and set "
+                "compression_level: 1 for the fastest compression"
+            ))
         remote = backup.storage_backends.remote
         if remote.enabled and not remote.bucket:
             self.report_at(
@@ -597,6 +825,13 @@ def _cannot_infer_type_message(name: str) -> str:
         "cannot tell the backup type from the name {name!r}: add `type:` with one of {types}, "
         "or name it such as full_backup"
     ).format(name=name, types=", ".join(BACKUP_TYPE_NAMES))
+
+
+def is_secret(hint: Any) -> bool:
+    """Return True if `hint`, or the T of `T | None`, is marked secret in its Meta."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(is_secret(member) for member in typing.get_args(hint))
+    return bool(_meta_extra(_unwrap_annotated(hint)[1], "secret"))
 
 
 def _unwrap_annotated(hint: Any) -> tuple[Any, list[msgspec.Meta]]:

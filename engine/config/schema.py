@@ -25,6 +25,8 @@ TimeZone = Annotated[str, Meta(extra={"check": checks.check_timezone})]
 CronExpression = Annotated[str, Meta(extra={"check": checks.check_cron})]
 Duration = Annotated[str, Meta(extra={"check": checks.check_duration})]
 Url = Annotated[str, Meta(extra={"check": checks.check_url})]
+# A password, token or key: `config show` masks it and error messages never show it.
+Secret = Annotated[str, Meta(min_length=1, extra={"secret": True})]
 
 BackupTypeName = Literal["full", "incremental", "differential", "snapshot"]
 BACKUP_TYPE_NAMES: tuple[str, ...] = BackupTypeName.__args__
@@ -37,6 +39,8 @@ class Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 
 
 class SyncConfig(Section, frozen=True):
+    # The bar cache database. None uses $XDG_DATA_HOME/tvcat/cache.db.
+    cache_path: PathText | None = None
     sync_interval: PositiveInt = 300
     batch_size: PositiveInt = 100
     max_concurrent_tasks: PositiveInt = 5
@@ -96,6 +100,9 @@ class RemoteBackend(Section, frozen=True):
     endpoint_url: Url | None = None
     prefix: str = ""
     region: str | None = None
+    # None takes the key from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+    access_key_id: Secret | None = None
+    secret_access_key: Secret | None = None
 
 
 class StorageBackends(Section, frozen=True):
@@ -115,7 +122,9 @@ class AutoCleanup(Section, frozen=True):
 
 
 class BackupConfig(Section, frozen=True):
-    backup_dir: PathText = "data/backups"
+    # The repository directory, relative to the working directory unless absolute.
+    # None uses $XDG_DATA_HOME/tvcat/repo (default ~/.local/share/tvcat/repo).
+    backup_dir: PathText | None = None
     max_backup_files: PositiveInt | None = 30
     max_total_size_gb: PositiveFloat | None = None
     compression_enabled: bool = True
@@ -146,12 +155,22 @@ class ScheduleConfig(Section, frozen=True):
 class EmailChannel(Section, frozen=True):
     enabled: bool = False
     smtp_server: str | None = None
+    smtp_port: Port = 587
+    # True upgrades the connection with STARTTLS before logging in.
+    use_starttls: bool = True
+    smtp_username: str | None = None
+    smtp_password: Secret | None = None
+    sender: str = "tvcat@localhost"
     recipients: tuple[str, ...] = ()
 
 
 class WebhookChannel(Section, frozen=True):
     enabled: bool = False
     url: Url | None = None
+    # Sent as `Authorization: Bearer <token>` when set.
+    token: Secret | None = None
+    timeout_seconds: PositiveFloat = 10.0
+    retries: NonNegativeInt = 3
 
 
 class LogChannel(Section, frozen=True):

@@ -340,7 +340,7 @@ def test_sample_file_validates():
 def test_sample_file_commented_bilingually():
     lines = SAMPLE.read_text(encoding="utf-8").splitlines()
     sections = [index for index, line in enumerate(lines) if re.fullmatch(r"[a-z_]+:", line)]
-    assert len(sections) == 5
+    assert len(sections) == 6  # five sections and `environments`
     for index in sections:
         comments = " ".join(lines[max(0, index - 2):index])
         assert re.search(r"# [A-Z][a-z]", comments), lines[index]
