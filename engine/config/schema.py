@@ -38,9 +38,52 @@ class Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     key_aliases: ClassVar[dict[str, str]] = {}
 
 
+class TradingViewConfig(Section, frozen=True):
+    """The TradingView chart websocket that the `tradingview` source connects to."""
+
+    url: Url = "wss://data.tradingview.com/socket.io/websocket"
+    # The Origin header the server expects from a browser chart.
+    origin: str = "https://www.tradingview.com"
+    # A session's auth token. None uses the anonymous token, which serves delayed data
+    # and less history.
+    token: Secret | None = None
+    # Bars asked for per request when paging back in history.
+    page_bars: Annotated[int, Meta(ge=10, le=20000)] = 5000
+    timeout_seconds: PositiveFloat = 30.0
+
+
+class ResourceLimits(Section, frozen=True):
+    """Limits above which the sync engine delays new tasks; None turns a limit off."""
+
+    max_memory_percent: Percent | None = 90.0
+    max_cpu_percent: Percent | None = None
+    min_free_disk_gb: PositiveFloat | None = 1.0
+
+
+class PriorityTier(Section, frozen=True):
+    """Series synced together at one interval; `*` in symbols means every other symbol."""
+
+    symbols: tuple[str, ...] = ()
+    timeframes: tuple[Timeframe, ...] = ()
+    sync_interval: PositiveInt = 300
+
+
 class SyncConfig(Section, frozen=True):
     # The bar cache database. None uses $XDG_DATA_HOME/tvcat/cache.db.
     cache_path: PathText | None = None
+    # The source that `primary` means: sample, tradingview, csv:DIR, binance:DIR or freqtrade:DIR.
+    primary: Annotated[str, Meta(min_length=1)] = "sample"
+    # Bars before the newest stored bar that every incremental sync fetches again,
+    # so revised recent bars are caught.
+    overlap_bars: NonNegativeInt = 2
+    # True skips the still-forming newest bar instead of storing it as provisional.
+    closed_only: bool = False
+    # True stores bars that fail the OHLC checks (such as high below low) and records a warning.
+    accept_invalid_bars: bool = False
+    tradingview: TradingViewConfig = field(default_factory=TradingViewConfig)
+    resource_limits: ResourceLimits = field(default_factory=ResourceLimits)
+    # The guide's high, medium and low priority tiers, by name.
+    priority_tiers: dict[str, PriorityTier] = field(default_factory=dict)
     sync_interval: PositiveInt = 300
     batch_size: PositiveInt = 100
     max_concurrent_tasks: PositiveInt = 5
