@@ -199,6 +199,46 @@ CREATE TABLE IF NOT EXISTS verifications (
     broken_backups TEXT NOT NULL      -- JSON array of the backup ids that cannot be restored
 );
 
+-- sync_tasks (projection): one row per sync task, in the state of its
+-- latest sync.* event. The event log is the queue: a task is queued until a
+-- sync.started event, and a daemon or `tvcat sync` takes queued tasks in
+-- priority order, then by seq.
+CREATE TABLE IF NOT EXISTS sync_tasks (
+    task_id TEXT PRIMARY KEY,         -- sortable id: UTC time, then a random suffix
+    queued_seq INTEGER NOT NULL,      -- events.seq of sync.queued
+    status TEXT NOT NULL,             -- 'queued', 'running', 'completed', 'failed', 'interrupted' or 'cancelled'
+    source TEXT NOT NULL,             -- location name or source spec, e.g. 'primary' or 'csv:/data/exports'
+    target TEXT NOT NULL,             -- 'cache', 'backup' or 'remote'
+    symbols TEXT,                     -- JSON array, or NULL for every series of the source
+    timeframes TEXT,                  -- JSON array, or NULL for every timeframe
+    since INTEGER,                    -- bar-open Unix seconds to fetch from, or NULL
+    priority INTEGER NOT NULL,        -- 1 high, 2 medium, 3 low
+    dry_run INTEGER NOT NULL,         -- 1 when the task writes nothing
+    queued_at TEXT NOT NULL,          -- time of sync.queued
+    started_at TEXT,                  -- time of the latest sync.started
+    finished_at TEXT,                 -- time of sync.completed, sync.failed or sync.cancelled
+    attempts INTEGER NOT NULL,        -- sync.started events so far
+    pid INTEGER,                      -- process id of the latest attempt, to find one killed mid-way
+    bars_inserted INTEGER,            -- over all series, when completed
+    bars_updated INTEGER,             -- over all series, when completed
+    bars_revised INTEGER,             -- stored closed bars changed by the source, when completed
+    duration_seconds REAL,            -- of the final attempt
+    error TEXT                        -- failure or cancel reason, or NULL
+);
+CREATE INDEX IF NOT EXISTS sync_tasks_status ON sync_tasks (status, priority, queued_seq);
+
+-- source_files (projection): files that file-based sources read into a
+-- cache, so a later sync into the same cache skips a file whose bytes are
+-- unchanged.
+CREATE TABLE IF NOT EXISTS source_files (
+    cache_id TEXT NOT NULL,           -- cache_meta.cache_id of the cache written
+    source TEXT NOT NULL,             -- source spec, e.g. 'csv:/data/exports'
+    path TEXT NOT NULL,               -- file path as the source read it
+    file_hash TEXT NOT NULL,          -- blake3 of the file's bytes
+    task_id TEXT NOT NULL,            -- sync task that read it last
+    PRIMARY KEY (cache_id, source, path)
+) WITHOUT ROWID;
+
 -- backup_timeline: every committed backup with the times it existed. Ask
 -- which backups existed at a time T with
 --   WHERE committed_at <= T AND (forgotten_at IS NULL OR forgotten_at > T).
@@ -343,3 +383,27 @@ BEGIN
     ON CONFLICT (symbol, timeframe, window_start) DO UPDATE SET change_seq = excluded.change_seq
     WHERE change_seq != excluded.change_seq;
 END;
+
+-- provisional_bars: the still-forming newest bar of a series, stored by a
+-- sync so the cache is current, and replaced by the next sync. A change to
+-- it is expected and is not a revision. At most one row per series. A
+-- restored cache starts with none.
+CREATE TABLE IF NOT EXISTS provisional_bars (
+    symbol TEXT NOT NULL,             -- EXCHANGE:TICKER
+    timeframe TEXT NOT NULL,          -- normalised TradingView notation
+    ts INTEGER NOT NULL,              -- bar open of the forming bar, Unix seconds UTC
+    PRIMARY KEY (symbol, timeframe)
+) WITHOUT ROWID;
+
+-- series_info: what a source told about a series besides its bars, kept
+-- for gap checks against the trading session.
+CREATE TABLE IF NOT EXISTS series_info (
+    symbol TEXT NOT NULL,             -- EXCHANGE:TICKER
+    timeframe TEXT NOT NULL,          -- normalised TradingView notation
+    source TEXT NOT NULL,             -- source spec that gave it, e.g. 'tradingview'
+    timezone TEXT,                    -- IANA zone of the exchange, or NULL
+    session TEXT,                     -- session in the exchange's zone, e.g. '0930-1600', or NULL
+    holidays TEXT NOT NULL,           -- JSON array of YYYYMMDD dates without a session
+    updated_at TEXT NOT NULL,         -- UTC time the source last described the series
+    PRIMARY KEY (symbol, timeframe)
+) WITHOUT ROWID;

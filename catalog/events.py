@@ -164,11 +164,145 @@ class AuditVerified(Event, frozen=True, kw_only=True):
     problem: str | None
 
 
+class SyncQueued(Event, frozen=True, kw_only=True):
+    """A sync task was added to the queue; the log is the queue."""
+
+    kind = "sync.queued"
+    subject_field = "task_id"
+
+    task_id: str
+    source: str                       # location name or source spec, e.g. 'primary' or 'csv:/data/exports'
+    target: str                       # 'cache', 'backup', 'remote'
+    symbols: list[str] | None         # None selects every series the source has
+    timeframes: list[str] | None
+    since: int | None = None          # bar-open Unix seconds to fetch from, when asked
+    priority: int = 2                 # 1 high, 2 medium, 3 low
+    backup_type: str = "incremental"  # for target 'backup'
+    closed_only: bool = False
+    dry_run: bool = False
+    accept_invalid_bars: bool = False
+
+
+class SyncStarted(Event, frozen=True, kw_only=True):
+    kind = "sync.started"
+    subject_field = "task_id"
+
+    task_id: str
+    attempt: int
+    pid: int
+
+
+class SyncRetried(Event, frozen=True, kw_only=True):
+    kind = "sync.retried"
+    subject_field = "task_id"
+
+    task_id: str
+    attempt: int                      # the attempt that failed
+    error: str
+    delay_seconds: float
+
+
+class SyncSeriesResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What one series of a sync task fetched and wrote."""
+
+    symbol: str
+    timeframe: str
+    bars_fetched: int
+    bars_inserted: int
+    bars_updated: int
+    bars_unchanged: int
+    bars_revised: int = 0             # stored closed bars whose values changed
+    provisional_ts: int | None = None # the still-forming bar stored, if any
+    first_ts: int | None = None
+    last_ts: int | None = None
+    history_exhausted: bool = False   # the source had no bars older than those given
+
+
+class SourceFileRead(msgspec.Struct, frozen=True, kw_only=True):
+    """A file a file-based source read, so the next sync skips it while unchanged."""
+
+    path: str
+    file_hash: str                    # blake3 of the file's bytes
+
+
+class SyncCompleted(Event, frozen=True, kw_only=True):
+    kind = "sync.completed"
+    subject_field = "task_id"
+
+    task_id: str
+    series: list[SyncSeriesResult]
+    duration_seconds: float
+    notes: list[str] = []
+    files: list[SourceFileRead] = []
+    cache_id: str | None = None       # the cache written, for file skipping
+    backup_id: str | None = None      # for target 'backup', or the backup restored for source 'backup'
+
+
+class SyncFailed(Event, frozen=True, kw_only=True):
+    kind = "sync.failed"
+    subject_field = "task_id"
+
+    task_id: str
+    error: str
+    error_kind: str                   # the error class, e.g. 'InvalidSourceData'
+    duration_seconds: float
+    interrupted: bool = False         # stopped by a signal or a cancel, to run again
+
+
+class SyncCancelled(Event, frozen=True, kw_only=True):
+    kind = "sync.cancelled"
+    subject_field = "task_id"
+
+    task_id: str
+    reason: str
+
+
+class BarValues(msgspec.Struct, frozen=True, array_like=True):
+    """One bar's open, high, low, close and volume; None is NULL."""
+
+    open: float | None
+    high: float | None
+    low: float | None
+    close: float | None
+    volume: float | None
+
+
+class BarsRevised(Event, frozen=True, kw_only=True):
+    """A source changed stored closed bars: the vendor rewrote history."""
+
+    kind = "bars.revised"
+    subject_field = "symbol"
+
+    task_id: str
+    symbol: str
+    timeframe: str
+    count: int
+    first_ts: int
+    first_old: BarValues
+    first_new: BarValues
+
+
+class InvalidBarsAccepted(Event, frozen=True, kw_only=True):
+    """A warning: bars that failed the OHLC checks were stored because the user accepts them."""
+
+    kind = "bars.invalid_accepted"
+    subject_field = "symbol"
+
+    task_id: str
+    symbol: str
+    timeframe: str
+    count: int
+    first_ts: int
+    reason: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
         ImportCompleted, ImportFailed, BackupStarted, BackupCommitted, BackupFailed,
         RestoreCompleted, RestoreFailed, VerifyCompleted, CatalogRebuilt, AuditVerified,
+        SyncQueued, SyncStarted, SyncRetried, SyncCompleted, SyncFailed, SyncCancelled,
+        BarsRevised, InvalidBarsAccepted,
     )
 }
 

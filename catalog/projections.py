@@ -17,7 +17,9 @@ from .objects import ObjectStore
 
 logger = logging.getLogger(__name__)
 
-PROJECTION_TABLES = ("backups", "backup_series", "backup_chunks", "restores", "verifications")
+PROJECTION_TABLES = (
+    "backups", "backup_series", "backup_chunks", "restores", "verifications", "sync_tasks", "source_files",
+)
 
 
 def _json_or_null(values: list[str] | None) -> str | None:
@@ -64,7 +66,53 @@ def apply_event(connection: sqlite3.Connection, record: ev.EventRecord, store: O
              len(event.faults), json.dumps(event.broken_backups)),
         )
 
+    elif isinstance(event, _SYNC_EVENTS):
+        _apply_sync_event(connection, record, event)
+
     return True
+
+
+_SYNC_EVENTS = (ev.SyncQueued, ev.SyncStarted, ev.SyncCompleted, ev.SyncFailed, ev.SyncCancelled)
+
+
+def _apply_sync_event(connection, record, event) -> None:
+    if isinstance(event, ev.SyncQueued):
+        connection.execute(
+            "INSERT INTO sync_tasks (task_id, queued_seq, status, source, target, symbols, timeframes, since, "
+            "priority, dry_run, queued_at, attempts) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            (event.task_id, record.seq, event.source, event.target, _json_or_null(event.symbols),
+             _json_or_null(event.timeframes), event.since, event.priority, int(event.dry_run), record.time),
+        )
+    elif isinstance(event, ev.SyncStarted):
+        connection.execute(
+            "UPDATE sync_tasks SET status = 'running', started_at = ?, attempts = attempts + 1, pid = ? "
+            "WHERE task_id = ?",
+            (record.time, event.pid, event.task_id),
+        )
+    elif isinstance(event, ev.SyncCompleted):
+        connection.execute(
+            "UPDATE sync_tasks SET status = 'completed', finished_at = ?, bars_inserted = ?, bars_updated = ?, "
+            "bars_revised = ?, duration_seconds = ?, error = NULL WHERE task_id = ?",
+            (record.time, sum(s.bars_inserted for s in event.series), sum(s.bars_updated for s in event.series),
+             sum(s.bars_revised for s in event.series), event.duration_seconds, event.task_id),
+        )
+        source = connection.execute("SELECT source FROM sync_tasks WHERE task_id = ?", (event.task_id,)).fetchone()
+        if event.cache_id and source:
+            connection.executemany(
+                "INSERT OR REPLACE INTO source_files (cache_id, source, path, file_hash, task_id) VALUES (?, ?, ?, ?, ?)",
+                [(event.cache_id, source[0], file.path, file.file_hash, event.task_id) for file in event.files],
+            )
+    elif isinstance(event, ev.SyncFailed):
+        connection.execute(
+            "UPDATE sync_tasks SET status = ?, finished_at = ?, duration_seconds = ?, error = ? WHERE task_id = ?",
+            ("interrupted" if event.interrupted else "failed", record.time, event.duration_seconds, event.error,
+             event.task_id),
+        )
+    else:
+        connection.execute(
+            "UPDATE sync_tasks SET status = 'cancelled', finished_at = ?, error = ? WHERE task_id = ?",
+            (record.time, event.reason, event.task_id),
+        )
 
 
 def _apply_backup_committed(connection, record, event: ev.BackupCommitted, store: ObjectStore) -> bool:

@@ -136,11 +136,11 @@ def cli(ctx: click.Context, config_file: Path | None, repo: Path | None, cache: 
 def _register() -> None:
     from . import (
         cmd_backup, cmd_catalog, cmd_config, cmd_import, cmd_list, cmd_quickstart, cmd_restore, cmd_status,
-        cmd_verify,
+        cmd_sync, cmd_verify,
     )
 
-    for module in (cmd_import, cmd_backup, cmd_list, cmd_restore, cmd_verify, cmd_status, cmd_catalog, cmd_config,
-                   cmd_quickstart):
+    for module in (cmd_import, cmd_sync, cmd_backup, cmd_list, cmd_restore, cmd_verify, cmd_status, cmd_catalog,
+                   cmd_config, cmd_quickstart):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -4,6 +4,7 @@ Writers and small reads go through Python's sqlite3. Bulk reads for backups
 go through `snapshot`, served by a reader process (engine/snapshot_reader.py).
 """
 
+import json
 import secrets
 import sqlite3
 from contextlib import contextmanager
@@ -148,6 +149,50 @@ class BarCache:
             raise
         return UpsertResult(len(new_rows), len(changed_rows), unchanged)
 
+    def provisional_ts(self, series: Series) -> int | None:
+        """Return the open time of the series' still-forming bar, or None when every stored bar is closed."""
+        row = self.connection.execute(
+            "SELECT ts FROM provisional_bars WHERE symbol = ? AND timeframe = ?", _key(series)
+        ).fetchone()
+        return row[0] if row else None
+
+    def set_provisional(self, series: Series, ts: int | None) -> None:
+        """Mark the bar at `ts` as the series' still-forming bar, or clear the mark when `ts` is None."""
+        if ts is None:
+            self.connection.execute("DELETE FROM provisional_bars WHERE symbol = ? AND timeframe = ?", _key(series))
+            return
+        self.connection.execute(
+            "INSERT OR REPLACE INTO provisional_bars (symbol, timeframe, ts) VALUES (?, ?, ?)", (*_key(series), ts)
+        )
+
+    def last_bars(self, series: Series, count: int) -> BarColumns:
+        """Return the newest `count` bars of the series, oldest first."""
+        rows = self.connection.execute(
+            "SELECT ts, open, high, low, close, volume FROM bars WHERE symbol = ? AND timeframe = ? "
+            "ORDER BY ts DESC LIMIT ?", (*_key(series), count),
+        ).fetchall()
+        rows.reverse()
+        if not rows:
+            return BarColumns.empty()
+        return BarColumns.from_arrays(*zip(*rows))
+
+    def save_series_info(self, source: str, info) -> None:
+        """Store what a source told about a series (a SeriesInfo), replacing earlier facts."""
+        self.connection.execute(
+            "INSERT OR REPLACE INTO series_info (symbol, timeframe, source, timezone, session, holidays, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+            (*_key(info.series), source, info.timezone, info.session, json.dumps(list(info.holidays))),
+        )
+
+    def series_info(self, series: Series) -> dict | None:
+        """Return the stored source facts of a series as a dict, or None."""
+        row = self.connection.execute(
+            "SELECT source, timezone, session, holidays FROM series_info WHERE symbol = ? AND timeframe = ?", _key(series)
+        ).fetchone()
+        if row is None:
+            return None
+        return {"source": row[0], "timezone": row[1], "session": row[2], "holidays": json.loads(row[3])}
+
     def advance_change_seq(self) -> int:
         """Start a new change sequence and return the one it closes.
 
@@ -171,6 +216,10 @@ class BarCache:
         """Open one read transaction over the cache, in a reader process, for consistent bulk reads."""
         with open_snapshot(self.path) as snapshot:
             yield snapshot
+
+
+def _key(series: Series) -> tuple[str, str]:
+    return (series.symbol, series.timeframe)
 
 
 def _without_negative_zero(bars: BarColumns) -> BarColumns:

@@ -113,6 +113,12 @@ def make_cli(repo_path: Path, cache_path: Path, data_home: Path):
 
 
 @pytest.fixture(scope="session")
+def clean_environ() -> dict[str, str]:
+    """os.environ without configuration variables, as clean_environment returns it."""
+    return clean_environment()
+
+
+@pytest.fixture(scope="session")
 def cli_factory():
     """The make_cli function, for tests that set up a repository in a wider scope."""
     return make_cli

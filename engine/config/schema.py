@@ -58,6 +58,8 @@ class ResourceLimits(Section, frozen=True):
     max_memory_percent: Percent | None = 90.0
     max_cpu_percent: Percent | None = None
     min_free_disk_gb: PositiveFloat | None = 1.0
+    # How long a task waits for resources before it fails, naming the limit.
+    max_wait_seconds: NonNegativeInt = 300
 
 
 class PriorityTier(Section, frozen=True):
@@ -80,6 +82,8 @@ class SyncConfig(Section, frozen=True):
     closed_only: bool = False
     # True stores bars that fail the OHLC checks (such as high below low) and records a warning.
     accept_invalid_bars: bool = False
+    # The longest one sync task may run, retries excluded.
+    task_timeout_seconds: PositiveFloat = 3600.0
     tradingview: TradingViewConfig = field(default_factory=TradingViewConfig)
     resource_limits: ResourceLimits = field(default_factory=ResourceLimits)
     # The guide's high, medium and low priority tiers, by name.

@@ -56,6 +56,9 @@ class FetchRequest:
     # None means as far back as the source goes.
     since: int | None = None
     until: int | None = None
+    # Content hashes (blake3 hex) of files already read into this cache; a
+    # file-based source skips a file whose hash is here.
+    skip_file_hashes: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -67,6 +70,8 @@ class FetchOutcome:
     # TradingView's rolling history limit, so `since` could not be reached.
     history_exhausted: bool = False
     notes: list[str] = field(default_factory=list)
+    # (path, blake3 hex) of every file a file-based source read, skipped ones excluded.
+    files_read: list[tuple[str, str]] = field(default_factory=list)
 
 
 class Source:

@@ -1,0 +1,1 @@
+"""The sync engine: tasks that move bars between the source, the cache, the backups and the remote."""
