@@ -12,8 +12,8 @@ from tvcat.errors import EXIT_CONFIRMATION, EXIT_INVALID_INPUT, EXIT_NOT_FOUND
 
 COMMANDS = [
     [], ["import"], ["backup"], ["list"], ["list", "backups"], ["restore"], ["verify"], ["status"],
-    ["catalog"], ["catalog", "rebuild"], ["audit"], ["audit", "verify"], ["config"], ["config", "validate"], ["config", "show"],
-    ["quickstart"],
+    ["catalog"], ["catalog", "rebuild"], ["audit"], ["audit", "verify"], ["config"], ["config", "validate"],
+    ["config", "show"], ["quickstart"], ["sync"], ["gaps"], ["list", "tasks"], ["tasks"], ["tasks", "cancel"],
 ]
 EXPORT_NAME = "CRYPTO_SOLUSD, 1D.csv"
 

@@ -148,7 +148,8 @@ async def _source_to_cache(repository, cache_path, config, task, started, progre
             results.append(result)
             notes.extend(outcome.notes)
             files.extend(ev.SourceFileRead(path=path, file_hash=file_hash) for path, file_hash in outcome.files_read)
-            if outcome.history_exhausted and task.since is not None and (result.first_ts or 0) > task.since:
+            if outcome.history_exhausted and not outcome.notes and task.since is not None \
+                    and (result.first_ts or 0) > task.since:
                 notes.append(_(
                     "{symbol} {timeframe}: the source has no bars before {first}, later than the requested start"
                 ).format(symbol=series.symbol, timeframe=series.timeframe, first=_utc(result.first_ts)))
@@ -238,7 +239,8 @@ async def run_queued(
         async with limiter:
             try:
                 outcome.completed = await run_task(repository, cache_path, config, outcome.task, report, progress)
-            except TvcatError as error:
+            except Exception as error:
+                # run_task recorded sync.failed; the caller reports the error, and the other tasks go on.
                 outcome.error = error
 
     async with anyio.create_task_group() as group:

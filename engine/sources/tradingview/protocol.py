@@ -7,7 +7,7 @@ LEN is the decimal length of PAYLOAD in characters. A payload is one of:
 - the greeting the server sends first, a JSON object without `m`,
 - a heartbeat `~h~N`, which the client sends back unchanged in a frame of its own.
 
-This module knows nothing about sockets, so it can be tested on strings.
+This module does no I/O, so tests can run it on strings.
 """
 
 import json
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from ....catalog.series import Series
 from ....i18n import _
+from ...importers.timeparse import MAX_UNIX_SECONDS, MIN_UNIX_SECONDS
 from ..base import SeriesInfo
 
 FRAME_MARK = "~m~"
@@ -28,8 +29,6 @@ _EXCERPT_CHARACTERS = 60
 # A bar is [time, open, high, low, close] or [time, open, high, low, close, volume].
 _BAR_VALUES_WITHOUT_VOLUME = 5
 _BAR_VALUES_WITH_VOLUME = 6
-# Bar times arrive as JSON numbers, which are exact whole numbers only up to 2**53.
-_MAX_BAR_TIME = 2**53
 
 # The fields of `symbol_resolved` kept in SeriesInfo.extra when they are text.
 _EXTRA_SYMBOL_FIELDS = ("description", "exchange", "listed_exchange", "type", "currency_code", "pro_name")
@@ -40,7 +39,7 @@ class FrameError(ValueError):
 
 
 class BarError(ValueError):
-    """A bar entry that cannot be read; `time` is its bar-open time when that much could be read."""
+    """A bar entry that cannot be read. `time` is its bar-open time, or None when even that is invalid."""
 
     def __init__(self, reason: str, time: int | None = None) -> None:
         super().__init__(reason)
@@ -142,7 +141,7 @@ def decode_payload(payload: str) -> dict:
         raise FrameError(_("invalid JSON in a frame ({error}): {excerpt!r}").format(
             error=error, excerpt=payload[:_EXCERPT_CHARACTERS])) from None
     if not isinstance(message, dict):
-        raise FrameError(_("a frame holds JSON that is not an object: {excerpt!r}").format(
+        raise FrameError(_("a frame contains JSON that is not an object: {excerpt!r}").format(
             excerpt=payload[:_EXCERPT_CHARACTERS]))
     return message
 
@@ -162,8 +161,8 @@ def chart_create_session(session_id: str) -> str:
 def resolve_symbol(session_id: str, symbol_id: str, symbol: str) -> str:
     """Return the message that resolves `symbol` with prices adjusted for splits.
 
-    The symbol goes in TradingView's `=JSON` form, which also carries the
-    adjustment; a bare `EXCHANGE:TICKER` would resolve with the server's defaults.
+    The symbol goes in TradingView's `=JSON` form, which is how a client
+    requests an adjustment.
     """
     description = "=" + json.dumps({"symbol": symbol, "adjustment": "splits"}, separators=(",", ":"))
     return encode_message("resolve_symbol", session_id, symbol_id, description)
@@ -184,10 +183,6 @@ def request_more_data(session_id: str, series_id: str, bar_count: int) -> str:
     return encode_message("request_more_data", session_id, series_id, bar_count)
 
 
-def chart_delete_session(session_id: str) -> str:
-    return encode_message("chart_delete_session", session_id)
-
-
 # ---------------------------------------------------------------------------
 # Server messages
 
@@ -198,7 +193,8 @@ class SeriesUpdate:
 
     # (ts, open, high, low, close, volume) tuples, volume NaN when the bar has none.
     bars: list[tuple[int, float, float, float, float, float]] = field(default_factory=list)
-    # `lbs.bar_close_time`: Unix seconds when the newest bar closes on this feed, delay included.
+    # `lbs.bar_close_time`: Unix seconds when the newest bar closes on this feed.
+    # In the recorded sessions, the value of a delayed feed includes the delay.
     bar_close_time: int | None = None
 
 
@@ -242,8 +238,10 @@ def parse_bar(entry) -> tuple[int, float, float, float, float, float]:
             entry=_excerpt(entry)))
 
     time = values[0]
-    if not _is_number(time) or not math.isfinite(time) or time != int(time) or abs(time) > _MAX_BAR_TIME:
-        raise BarError(_("invalid bar time {value!r}: expected whole Unix seconds").format(value=time))
+    if (not _is_number(time) or not math.isfinite(time) or time != int(time)
+            or not MIN_UNIX_SECONDS <= time <= MAX_UNIX_SECONDS):
+        raise BarError(_("invalid bar time {value!r}: expected whole Unix seconds in the years 1 to 9999").format(
+            value=time))
     ts = int(time)
 
     if len(values) not in (_BAR_VALUES_WITHOUT_VOLUME, _BAR_VALUES_WITH_VOLUME):
@@ -265,7 +263,7 @@ def parse_bar(entry) -> tuple[int, float, float, float, float, float]:
 
 
 def parse_symbol_info(series: Series, resolved) -> SeriesInfo:
-    """Return what the third parameter of `symbol_resolved` tells about a series.
+    """Return the SeriesInfo in `resolved`, the third parameter of `symbol_resolved`.
 
     `session_holidays` is a comma-separated list of YYYYMMDD dates.
     Raises FrameError when the parameter is not an object.
