@@ -69,6 +69,16 @@ def check_url(text: str) -> str:
     return text
 
 
+def check_websocket_url(text: str) -> str:
+    """Return `text` if it is an absolute ws or wss URL."""
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in ("ws", "wss") or not parts.netloc:
+        raise CheckFailed(
+            _("invalid URL {value!r}: use an absolute ws:// or wss:// URL").format(value=text)
+        )
+    return text
+
+
 # An alert condition is METRIC OPERATOR NUMBER. The text is matched by this
 # pattern and never evaluated as Python.
 _CONDITION_PATTERN = re.compile(

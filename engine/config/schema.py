@@ -25,6 +25,7 @@ TimeZone = Annotated[str, Meta(extra={"check": checks.check_timezone})]
 CronExpression = Annotated[str, Meta(extra={"check": checks.check_cron})]
 Duration = Annotated[str, Meta(extra={"check": checks.check_duration})]
 Url = Annotated[str, Meta(extra={"check": checks.check_url})]
+WebsocketUrl = Annotated[str, Meta(extra={"check": checks.check_websocket_url})]
 # A password, token or key: `config show` masks it and error messages never show it.
 Secret = Annotated[str, Meta(min_length=1, extra={"secret": True})]
 
@@ -41,7 +42,7 @@ class Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 class TradingViewConfig(Section, frozen=True):
     """The TradingView chart websocket that the `tradingview` source connects to."""
 
-    url: Url = "wss://data.tradingview.com/socket.io/websocket"
+    url: WebsocketUrl = "wss://data.tradingview.com/socket.io/websocket"
     # The Origin header the server expects from a browser chart.
     origin: str = "https://www.tradingview.com"
     # A session's auth token. None uses the anonymous token, which serves delayed data
