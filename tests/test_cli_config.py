@@ -74,10 +74,13 @@ def test_config_show_found_in_working_directory(cli, tmp_path):
     (tmp_path / "xdg-data" / "tvcat.yaml").write_text("sync_config:\n  sync_interval: 45\n", encoding="utf-8")
 
     result = cli("config", "show")
+    as_json = cli("config", "show", "--json")
 
     assert result.returncode == 0, result.stderr
     assert "(found by working directory)" in result.stdout
-    assert "tvcat.yaml, line 2" in result.stdout
+    by_key = {setting["key"]: setting for setting in json.loads(as_json.stdout)["settings"]}
+    assert by_key["sync_config.sync_interval"]["source"]["line"] == 2
+    assert by_key["sync_config.sync_interval"]["value"] == 45
 
 
 def test_invalid_variable_stops_command(cli, repo_path, cache_path):
