@@ -247,6 +247,9 @@ class SyncFailed(Event, frozen=True, kw_only=True):
     error_kind: str                   # the error class, e.g. 'InvalidSourceData'
     duration_seconds: float
     interrupted: bool = False         # stopped by a signal or a cancel, to run again
+    # Series written before the failure: their bars stay in the cache, because
+    # writes are upserts that a rerun repeats safely.
+    series: list[SyncSeriesResult] = []
 
 
 class SyncCancelled(Event, frozen=True, kw_only=True):

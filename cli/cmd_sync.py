@@ -8,7 +8,9 @@ from ..engine.backup import BackupType
 from ..engine.importers.timeparse import format_utc
 from ..engine.restore import parse_point_in_time
 from ..engine.sync.runner import run_queued
-from ..engine.sync.tasks import LOCATIONS, PRIORITIES, SyncTask, cancel_tasks, queue_task, resolve_source, task_rows
+from ..engine.sync.tasks import (
+    LOCATIONS, PRIORITIES, SyncTask, cancel_tasks, check_direction, queue_task, resolve_source, task_rows,
+)
 from ..errors import TvcatError
 from ..i18n import _
 from .cmd_list import list_group
@@ -56,8 +58,6 @@ def sync_command(app, source, target, symbols, timeframes, since, backup_type, p
     timeframe_list = [normalize_timeframe(tf) for tf in split_list(timeframes, "--timeframes") or []] or None
     since_ts = int(parse_point_in_time(since).moment.timestamp()) if since else None
     config = app.config
-    if not dry_run:
-        app.reject_dry_run("tvcat sync")
 
     task = SyncTask(
         source=source if source in LOCATIONS and source != "primary" else resolve_source(source, config),
@@ -66,6 +66,8 @@ def sync_command(app, source, target, symbols, timeframes, since, backup_type, p
         dry_run=dry_run or config.debug_config.dry_run,
         accept_invalid_bars=accept_invalid_bars or config.sync_config.accept_invalid_bars,
     )
+    # Checked before the repository is opened, so a bad option leaves no catalog behind.
+    check_direction(task)
     repository = app.repository()
     queue_task(repository, task)
 
@@ -123,7 +125,8 @@ def list_tasks(app, verbose, as_json):
         columns += [_("symbols"), _("timeframes"), _("attempts"), _("new"), _("changed"), _("revised"), _("error")]
     table = []
     for row in rows:
-        line = [row["task_id"], row["status"], row["source"], row["target"], row["queued_at"]]
+        status = _("{status} (dry run)").format(status=row["status"]) if row["dry_run"] else row["status"]
+        line = [row["task_id"], status, row["source"], row["target"], row["queued_at"]]
         if verbose:
             line += [",".join(row["symbols"] or ["*"]), ",".join(row["timeframes"] or ["*"]), row["attempts"],
                      row["bars_inserted"], row["bars_updated"], row["bars_revised"], row["error"] or ""]

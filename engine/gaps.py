@@ -17,7 +17,7 @@ from ..catalog.series import Series, timeframe_seconds
 from .cache import BarCache
 
 READ_ROWS = 65_536
-# Longest run of missing bar opens examined one by one inside one step; a longer
+# The maximum number of missing bar opens examined one by one inside one step. A longer
 # step is counted by spacing alone, so a decade-long hole cannot stall the check.
 MAX_STEP_CANDIDATES = 100_000
 

@@ -116,11 +116,25 @@ def test_sync_backup_round_trip(cli, exports, tmp_path, bar_rows):
     assert bar_rows(tmp_path / "restored.db") == bar_rows(tmp_path / "cache.db")
 
 
-def test_sync_to_remote_rejected(cli):
+def test_sync_to_remote_rejected(cli, repo_path):
     result = cli("sync", "--source", "cache", "--target", "remote")
 
     assert result.returncode == 1
     assert "no remote is configured" in result.stderr
+    assert not repo_path.exists()
+
+
+@pytest.mark.parametrize(("source", "fragment"), [
+    ("nosuch", "unknown source 'nosuch'"),
+    ("csv:/nonexistent/exports", "the directory /nonexistent/exports of the source"),
+])
+def test_bad_source_leaves_nothing(cli, repo_path, cache_path, source, fragment):
+    result = cli("sync", "--source", source, "--target", "cache")
+
+    assert result.returncode == 3
+    assert fragment in result.stderr
+    assert not repo_path.exists()
+    assert not cache_path.exists()
 
 
 def test_sigkill_then_rerun_matches(cli_factory, exports, tmp_path, bar_rows, clean_environ):
@@ -151,3 +165,40 @@ def test_sigkill_then_rerun_matches(cli_factory, exports, tmp_path, bar_rows, cl
     assert again.returncode == 0, again.stderr
     assert bar_rows(tmp_path / "cache.db") == bar_rows(tmp_path / "ref.db")
     assert [task["status"] for task in tasks] == ["completed", "interrupted"]
+
+
+def test_sigint_stops_sync_between_batches(tmp_path, tradingview_files, clean_environ, cli_factory):
+    minute_file = next(path for path in tradingview_files if path.name == "CME_MINI_ES1!, 1min.csv")
+    header, *rows = minute_file.read_text(encoding="utf-8").splitlines()
+    span = 60 * (int(rows[-1].split(",")[0]) - int(rows[0].split(",")[0]) + 60) // 60
+    exports = tmp_path / "big"
+    exports.mkdir()
+    with open(exports / "TEST_BIG, 1.csv", "w", encoding="utf-8") as big:
+        big.write(header + "\n")
+        for copy in range(15):
+            for row in rows:
+                time_text, rest = row.split(",", 1)
+                big.write(f"{int(time_text) + copy * span},{rest}\n")
+
+    environment = {
+        **clean_environ, "TVCAT_REPO": str(tmp_path / "repo"), "TVCAT_CACHE": str(tmp_path / "cache.db"),
+        "TVCAT_LANG": "en", "XDG_DATA_HOME": str(tmp_path),
+    }
+    process = subprocess.Popen([sys.executable, "-m", "tvcat.cli.main", "sync", "--source", f"csv:{exports}",
+                                "--target", "cache"], env=environment, cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if (tmp_path / "cache.db").exists() and bar_count_while_written(tmp_path / "cache.db") > 0:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    signalled = time.monotonic()
+    _output, errors = process.communicate(timeout=60)
+    stopped_after = time.monotonic() - signalled
+
+    tasks = json.loads(cli_factory(tmp_path / "repo", tmp_path / "cache.db", tmp_path)("list", "tasks", "--json").stdout)
+    assert process.returncode == 130, errors
+    assert stopped_after < 5
+    assert bar_count(tmp_path / "cache.db") < 15 * len(rows)
+    assert [task["status"] for task in tasks] == ["interrupted"]

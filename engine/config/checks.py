@@ -64,7 +64,7 @@ def check_url(text: str) -> str:
     parts = urllib.parse.urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise CheckFailed(
-            _("invalid URL {value!r}: use an absolute http:// or https:// URL").format(value=text)
+            _("invalid URL {value!r}: use an absolute http:// or https:// URL").format(value=redact_url(text))
         )
     return text
 
@@ -74,7 +74,7 @@ def check_websocket_url(text: str) -> str:
     parts = urllib.parse.urlsplit(text)
     if parts.scheme not in ("ws", "wss") or not parts.netloc:
         raise CheckFailed(
-            _("invalid URL {value!r}: use an absolute ws:// or wss:// URL").format(value=text)
+            _("invalid URL {value!r}: use an absolute ws:// or wss:// URL").format(value=redact_url(text))
         )
     return text
 
@@ -165,3 +165,26 @@ def _cron_number(text: str, lowest: int, highest: int, names: tuple[str, ...]) -
     if text.isdigit() and lowest <= int(text) <= highest:
         return int(text)
     return None
+
+
+# Query parameters whose values are credentials, masked wherever a URL is shown.
+_SECRET_QUERY_NAMES = ("token", "auth", "key", "secret", "password", "signature", "sig")
+
+
+def redact_url(url: str) -> str:
+    """Return `url` with its password and credential-like query values replaced by `***`, for messages and logs."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "***"
+    netloc = parts.netloc
+    if "@" in netloc:
+        credentials, host = netloc.rsplit("@", 1)
+        user = credentials.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in credentials else f"***@{host}"
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    masked = [(name, "***" if any(secret in name.lower() for secret in _SECRET_QUERY_NAMES) else value)
+              for name, value in query]
+    return urllib.parse.urlunsplit(
+        (parts.scheme, netloc, parts.path, urllib.parse.urlencode(masked, safe="*"), parts.fragment)
+    )

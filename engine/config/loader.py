@@ -550,12 +550,10 @@ class _Walker:
             # A plain decimal such as the timeframe 15 means the same as "15".
             if node.style is None and node.tag == _INT_TAG and _DECIMAL_PATTERN.fullmatch(node.value):
                 return node.value
-            self.report(
-                node, path,
-                _("expected text, found {found}: put the value in quotes, such as \"{text}\"").format(
-                    found=self.describe_found(node), text=node.value
-                ),
-            )
+            self.report(node, path, _("expected text, found {found}: put the value in quotes").format(
+                found=self.describe_found(node)) if self.hiding else _(
+                "expected text, found {found}: put the value in quotes, such as \"{text}\"").format(
+                found=self.describe_found(node), text=node.value))
             return _INVALID
 
         self.report_type(node, path, expected_name)
@@ -589,6 +587,8 @@ class _Walker:
         """Return a message when a plain scalar means something its writer likely did not intend."""
         if node.style is not None:
             return None
+        if self.hiding:
+            return _("YAML 1.1 reads this value as something other than text: put it in quotes to keep it as text")
         text = node.value
         if node.tag == _BOOL_TAG and expected is not bool and text.lower() in ("yes", "no", "on", "off"):
             value = self.constructor.construct_object(node)
@@ -769,6 +769,18 @@ class _Walker:
             config, schedule_config=msgspec.structs.replace(config.schedule_config, backup_schedules=schedules)
         )
 
+    def check_primary_source(self, spec: str) -> None:
+        """Report a sync_config.primary that names no source, or a directory source without its DIR."""
+        from ..sources.registry import DIRECTORY_SOURCE_NAMES, source_names
+
+        name, separator, argument = spec.partition(":")
+        path = ("sync_config", "primary")
+        if name not in source_names():
+            self.report_at(path, _("unknown source {spec!r}: use one of {names}").format(
+                spec=spec, names=", ".join(source_names())))
+        elif name in DIRECTORY_SOURCE_NAMES and not argument:
+            self.report_at(path, _("the {name} source needs a directory: write {name}:DIR").format(name=name))
+
     def check_consistency(self, config: Config) -> None:
         """Report settings that are valid alone but contradict each other."""
         backup = config.backup_config
@@ -777,6 +789,7 @@ class _Walker:
                 "tvcat always compresses chunks with zstd: remove the key or set it to true, and set "
                 "compression_level: 1 for the fastest compression"
             ))
+        self.check_primary_source(config.sync_config.primary)
         remote = backup.storage_backends.remote
         if remote.enabled and not remote.bucket:
             self.report_at(

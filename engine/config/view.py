@@ -5,6 +5,7 @@ from typing import Any
 
 import msgspec
 
+from .checks import redact_url
 from .loader import LoadedConfig, is_secret
 from .schema import AlertCondition, Section
 from .sources import ValueSource
@@ -65,6 +66,8 @@ def _masked(value: Any) -> str | None:
 
 
 def _as_builtin(value: Any) -> Any:
+    if isinstance(value, str) and "://" in value:
+        return redact_url(value)
     if isinstance(value, AlertCondition):
         return f"{value.metric} {value.comparison} {value.threshold:g}"
     return msgspec.to_builtins(value)

@@ -115,11 +115,14 @@ def read_bar_file(
     symbol: str | None = None,
     timeframe: str | None = None,
     tz: str | None = None,
+    check_high_low: bool = True,
 ) -> ImportedSeries:
     """Read the bars of a TradingView or MetaTrader CSV export.
 
     `symbol` and `timeframe` override the values taken from the file name.
     `tz` is the IANA time zone of date-times that carry no UTC offset.
+    `check_high_low=False` leaves the high-below-low check to the caller,
+    as the sync engine does so that a user can accept such bars.
     Raises InvalidInput subclasses for a bad name, option, header or row, and
     NotFound when the file does not exist. It returns a complete result or
     raises, so a caller never sees part of a file.
@@ -134,7 +137,7 @@ def read_bar_file(
         series_symbol, series_timeframe = _resolve_series(name, display_path, symbol, timeframe)
         zone: ZoneInfo | None = load_time_zone(tz) if tz is not None else None
         parser = BarTimeParser(series_timeframe, zone)
-        ts, values, lines, layout = _read_rows(display_path, file, parser)
+        ts, values, lines, layout = _read_rows(display_path, file, parser, check_high_low)
 
     rows_read = len(ts)
     bars, duplicates_merged = _build_bars(display_path, layout, ts, values, lines)
@@ -251,7 +254,7 @@ def _open_csv(path: str | os.PathLike, display_path: str) -> TextIO:
 
 
 def _read_rows(
-    path: str, file: TextIO, parser: BarTimeParser
+    path: str, file: TextIO, parser: BarTimeParser, check_high_low: bool = True
 ) -> tuple[list[int], list[tuple[float, ...]], list[int], _Layout]:
     """Read and parse every data row of the open file at `path`.
 
@@ -286,7 +289,7 @@ def _read_rows(
             _check_row_width(path, line, row, layout)
             ts.append(_parse_row_time(path, line, row, layout, parser))
             row_values = tuple(_parse_cell(path, line, name, row[index]) for index, name in present)
-            _check_prices(path, line, row, layout, positions, row_values)
+            _check_prices(path, line, row, layout, positions, row_values, check_high_low)
             values.append(row_values)
             lines.append(line)
     except UnicodeDecodeError as error:
@@ -387,9 +390,10 @@ def _value_positions(layout: _Layout) -> dict[str, int]:
 
 
 def _check_prices(
-    path: str, line: int, row: list[str], layout: _Layout, positions: dict[str, int], values: tuple[float, ...]
+    path: str, line: int, row: list[str], layout: _Layout, positions: dict[str, int], values: tuple[float, ...],
+    check_high_low: bool = True,
 ) -> None:
-    """Raise InvalidRow when the close is NULL or the high is below the low."""
+    """Raise InvalidRow when the close is NULL, or when `check_high_low` and the high is below the low."""
     close_index = layout.value_indexes[VALUE_COLUMNS.index("close")]
     if math.isnan(values[positions["close"]]):
         raise InvalidRow(
@@ -403,7 +407,7 @@ def _check_prices(
             ),
         )
 
-    if "high" not in positions or "low" not in positions:
+    if not check_high_low or "high" not in positions or "low" not in positions:
         return
     # A NULL high or low compares False, so it passes.
     if values[positions["high"]] < values[positions["low"]]:

@@ -25,6 +25,9 @@ BUILTIN_SOURCES = {
     "tradingview": ".tradingview",
 }
 
+# Built-in sources whose spec needs a directory after the colon.
+DIRECTORY_SOURCE_NAMES = ("csv", "binance", "freqtrade")
+
 _registered: dict[str, SourceFactory] = {}
 
 

@@ -41,14 +41,22 @@ def resource_problem(limits, directory: Path) -> str | None:
     return None
 
 
-async def wait_for_resources(limits, directory: Path, report: Callable[[str], None] | None = None) -> None:
+async def wait_for_resources(limits, directory: Path, report: Callable[[str], None] | None = None,
+                             check: Callable[[], None] | None = None) -> None:
     """Wait until `resource_problem` finds none; raise ResourcesExhausted after limits.max_wait_seconds.
 
-    Each new reason is logged and passed to `report`, so a user sees why the task waits.
+    Each new reason is logged and passed to `report`, so a user sees why the
+    task waits. `check` runs before every look at the resources and may
+    raise to end the wait, as it does for a task cancelled meanwhile.
     """
     started = time.monotonic()
     last_reason = None
-    while (reason := resource_problem(limits, directory)) is not None:
+    while True:
+        if check is not None:
+            check()
+        reason = resource_problem(limits, directory)
+        if reason is None:
+            return
         waited = time.monotonic() - started
         if waited >= limits.max_wait_seconds:
             raise ResourcesExhausted(seconds=limits.max_wait_seconds, reason=reason)

@@ -3,7 +3,7 @@
 Only transient failures are retried: SourceUnavailable (a connection lost)
 and a timeout. Bad data, an unknown series or a bad option fail the task at
 once. Every attempt appends `sync.started`, every retry `sync.retried`, and
-the end `sync.completed` or `sync.failed`, so the log tells the whole story.
+the end `sync.completed` or `sync.failed`, so the log records every step of a task.
 """
 
 import logging
@@ -28,24 +28,23 @@ from ..config import Config
 from ..restore import PointInTime, choose_backup_at, restore_backup
 from ..sources.base import SourceUnavailable
 from ..sources.registry import create_source
-from .resources import wait_for_resources
-from .tasks import SyncTask, load_task, mark_stale_tasks, queued_task_ids
+from .resources import ResourcesExhausted, wait_for_resources
+from .tasks import NoRemoteConfigured, SyncTask, load_task, mark_stale_tasks, queued_task_ids
 from .to_cache import sync_series
 
 logger = logging.getLogger(__name__)
 
-# The longest wait between two attempts, whatever retry_delay_base and the attempt number give.
+# The maximum wait between two attempts, whatever retry_delay_base and the attempt number give.
 MAX_RETRY_DELAY_SECONDS = 60.0
 
 
-class NoRemoteConfigured(TvcatError):
-    # NOTE: replication is not built yet, so this is raised even with a remote configured.
-    template = N_("no remote is configured: syncing to a remote is not available in this version of tvcat")
+class TaskNotQueued(TvcatError):
+    template = N_("task {task_id} did not run: it is {status}")
 
 
 class NoSeriesSelected(InvalidOption):
     template = N_(
-        "source {source} lists no series to sync{detail}: name them with --symbols and --timeframes"
+        "source {source} lists no series by itself: name them with --symbols and --timeframes"
     )
 
 
@@ -75,7 +74,13 @@ async def run_task(
     attempt = 0
     while True:
         attempt += 1
-        await wait_for_resources(settings.resource_limits, cache_path.parent, report)
+        # A task cancelled while it waits must not run; TaskNotQueued ends it with no event.
+        check = (lambda: _check_still_queued(repository, task.task_id)) if attempt == 1 else None
+        try:
+            await wait_for_resources(settings.resource_limits, cache_path.parent, report, check)
+        except ResourcesExhausted as error:
+            _record_failure(repository, task, str(error), error, started)
+            raise
         repository.record(ev.SyncStarted(task_id=task.task_id, attempt=attempt, pid=os.getpid()))
         try:
             with anyio.fail_after(settings.task_timeout_seconds):
@@ -95,12 +100,10 @@ async def run_task(
                     attempt=attempt, error=message, delay=delay))
             await anyio.sleep(delay)
             continue
-        except anyio.get_cancelled_exc_class():
+        except anyio.get_cancelled_exc_class() as error:
             with anyio.CancelScope(shield=True):
-                repository.record(ev.SyncFailed(
-                    task_id=task.task_id, error=_("stopped before it finished"), error_kind="Interrupted",
-                    duration_seconds=time.monotonic() - started, interrupted=True,
-                ))
+                _record_failure(repository, task, _("stopped before it finished"), error, started,
+                                interrupted=True)
             raise
         except BaseException as error:
             _record_failure(repository, task, str(error) or repr(error), error, started,
@@ -111,6 +114,13 @@ async def run_task(
         return completed
 
 
+def _check_still_queued(repository: Repository, task_id: str) -> None:
+    """Raise TaskNotQueued when the task was cancelled (or taken by another process) while it waited."""
+    row = repository.connection.execute("SELECT status FROM sync_tasks WHERE task_id = ?", (task_id,)).fetchone()
+    if row is not None and row[0] != "queued":
+        raise TaskNotQueued(task_id=task_id, status=row[0])
+
+
 def _retry_delay(base: float, attempt: int) -> float:
     """Exponential backoff with full jitter: a random delay up to base ** attempt, capped."""
     return random.uniform(0.5, 1.0) * min(base ** attempt, MAX_RETRY_DELAY_SECONDS)
@@ -118,8 +128,9 @@ def _retry_delay(base: float, attempt: int) -> float:
 
 def _record_failure(repository, task, message, error, started, interrupted: bool = False) -> None:
     repository.record(ev.SyncFailed(
-        task_id=task.task_id, error=message, error_kind=type(error).__name__,
+        task_id=task.task_id, error=message, error_kind="Interrupted" if interrupted else type(error).__name__,
         duration_seconds=time.monotonic() - started, interrupted=interrupted,
+        series=getattr(error, "partial_series", []),
     ))
     logger.error("sync failed task_id=%s error=%s", task.task_id, message)
 
@@ -137,14 +148,19 @@ async def _run_once(repository, cache_path, config, task, started, progress) -> 
 
 async def _source_to_cache(repository, cache_path, config, task, started, progress) -> ev.SyncCompleted:
     source = create_source(task.source, config)
-    cache = BarCache(cache_path)
+    cache = None
     try:
         series_list = await _select_series(source, task)
+        cache = BarCache(cache_path)
         skip = frozenset() if task.since is not None else _known_file_hashes(repository, cache.cache_id, task.source)
         results, notes, files = [], [], []
         for series in series_list:
-            result, outcome = await sync_series(repository, cache, source, task.source, series, task,
-                                                config.sync_config, skip, progress)
+            try:
+                result, outcome = await sync_series(repository, cache, source, task.source, series, task,
+                                                    config.sync_config, skip, progress)
+            except BaseException as error:
+                error.partial_series = results + getattr(error, "partial_series", [])
+                raise
             results.append(result)
             notes.extend(outcome.notes)
             files.extend(ev.SourceFileRead(path=path, file_hash=file_hash) for path, file_hash in outcome.files_read)
@@ -158,7 +174,8 @@ async def _source_to_cache(repository, cache_path, config, task, started, progre
             files=[] if task.dry_run else files, cache_id=cache.cache_id,
         )
     finally:
-        cache.close()
+        if cache is not None:
+            cache.close()
         await source.aclose()
 
 
@@ -171,9 +188,13 @@ async def _select_series(source, task: SyncTask) -> list[Series]:
         if (not task.symbols or series.symbol in task.symbols)
         and (not task.timeframes or series.timeframe in task.timeframes)
     ]
+    if not selected and listed:
+        shown = ", ".join(f"{series.symbol} {series.timeframe}" for series in listed[:10])
+        raise InvalidOption(detail=_(
+            "source {source} has no series matching --symbols and --timeframes; it has: {series}{more}"
+        ).format(source=task.source, series=shown, more=", …" if len(listed) > 10 else ""))
     if not selected:
-        detail = _(" matching the selection") if listed else ""
-        raise NoSeriesSelected(source=task.source, detail=detail)
+        raise NoSeriesSelected(source=task.source)
     return selected
 
 

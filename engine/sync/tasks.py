@@ -17,15 +17,21 @@ import psutil
 
 from ...catalog import events as ev
 from ...catalog.repository import Repository
-from ...errors import InvalidOption, NotFound
+from ...errors import InvalidOption, NotFound, TvcatError
 from ...i18n import N_, _
 from ..config import Config
+from ..sources.registry import DIRECTORY_SOURCE_NAMES
 
 LOCATIONS = ("primary", "cache", "backup", "remote")
 DIRECTIONS = (("primary", "cache"), ("cache", "backup"), ("backup", "cache"), ("cache", "remote"))
 PRIORITIES = {"high": 1, "medium": 2, "low": 3}
 # Source names that read a directory, whose path is made absolute when a task is queued.
-DIRECTORY_SOURCES = ("csv", "binance", "freqtrade")
+DIRECTORY_SOURCES = DIRECTORY_SOURCE_NAMES
+
+
+class NoRemoteConfigured(TvcatError):
+    # NOTE: replication is not built yet, so this is raised even with a remote configured.
+    template = N_("no remote is configured: syncing to a remote is not available in this version of tvcat")
 
 
 class TaskNotFound(NotFound):
@@ -34,7 +40,7 @@ class TaskNotFound(NotFound):
 
 @dataclass
 class SyncTask:
-    """What one sync does. `source` is a location or a source spec such as `csv:/data/exports`."""
+    """One sync: a source (a location or a source spec such as `csv:/data/exports`), a target and options."""
 
     source: str
     target: str
@@ -95,12 +101,19 @@ def check_direction(task: SyncTask) -> None:
             "unknown source {source!r}: use primary, cache, backup, or a source spec: {names}, "
             "with :DIR after csv, binance and freqtrade"
         ).format(source=task.source, names=", ".join(source_names())))
+    if argument := task.source.partition(":")[2]:
+        if name in DIRECTORY_SOURCES and not Path(argument).is_dir():
+            raise InvalidOption(detail=_(
+                "the directory {path} of the source {source} does not exist: check the path after {name}:"
+            ).format(path=argument, source=task.source, name=name))
     if task.direction not in DIRECTIONS:
         listed = ", ".join(f"{source} → {target}" for source, target in DIRECTIONS)
         raise InvalidOption(detail=_(
             "cannot sync from {source} to {target}: the directions are {directions}, and a source spec "
             "such as csv:DIR or tradingview syncs into the cache"
         ).format(source=task.source, target=task.target, directions=listed))
+    if task.target == "remote":
+        raise NoRemoteConfigured()
 
 
 def queue_task(repository: Repository, task: SyncTask) -> SyncTask:

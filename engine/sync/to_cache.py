@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import anyio
+import anyio.lowlevel
 import numpy as np
 
 from ...catalog import events as ev
@@ -80,6 +82,27 @@ async def sync_series(
     state = SeriesSync(series)
     closed_only = task.closed_only or settings.closed_only
 
+    try:
+        await _write_pages(cache, source, source_spec, series, task, settings, request, outcome, state,
+                           previous_provisional, closed_only, since, progress)
+    except BaseException as error:
+        if state.fetched:
+            # The batches written before the failure stay; the failure event lists them.
+            error.partial_series = [state.result(outcome, previous_provisional)]
+        raise
+
+    provisional = _settle_provisional(cache, series, previous_provisional, state, task.dry_run)
+    if outcome.info is not None and not task.dry_run:
+        cache.save_series_info(source_spec, outcome.info)
+    _record_warnings(repository, task, state)
+    logger.info("synced series=%s %s fetched=%d inserted=%d updated=%d revised=%d", series.symbol,
+                series.timeframe, state.fetched, state.inserted, state.updated, state.revised)
+    return state.result(outcome, provisional), outcome
+
+
+async def _write_pages(cache, source, source_spec, series, task, settings, request, outcome, state,
+                       previous_provisional, closed_only, since, progress) -> None:
+    """Fetch every page of the series, check it, and write it in batches, counting into `state`."""
     async for page in source.fetch(request, outcome):
         bars = _trim(page.bars, since)
         if len(bars) == 0:
@@ -89,22 +112,17 @@ async def sync_series(
                 bars = bars.slice(0, len(bars) - 1)
             else:
                 state.forming_ts = max(int(bars.ts[-1]), state.forming_ts or int(bars.ts[-1]))
+
         _check_page(source_spec, series, bars, task, state)
         state.fetched += len(bars)
         state.fetched_ts.extend((int(bars.ts[0]), int(bars.ts[-1])) if len(bars) else ())
         for start in range(0, len(bars), settings.batch_size):
             _write_batch(cache, series, bars.slice(start, start + settings.batch_size), previous_provisional,
                          state, task.dry_run)
+            # A sync that never awaits could not be cancelled: Ctrl-C takes effect here, between batches.
+            await anyio.lowlevel.checkpoint()
         if progress is not None:
             progress(series, state.fetched)
-
-    provisional = _settle_provisional(cache, series, previous_provisional, state, task.dry_run)
-    if outcome.info is not None and not task.dry_run:
-        cache.save_series_info(source_spec, outcome.info)
-    _record_warnings(repository, task, state)
-    logger.info("synced series=%s %s fetched=%d inserted=%d updated=%d revised=%d", series.symbol,
-                series.timeframe, state.fetched, state.inserted, state.updated, state.revised)
-    return state.result(outcome, provisional), outcome
 
 
 def _incremental_start(cache: BarCache, series: Series, overlap_bars: int) -> int | None:
@@ -133,8 +151,9 @@ def _check_page(source_spec: str, series: Series, bars: BarColumns, task: SyncTa
         raise InvalidSourceData(
             source=source_spec, symbol=series.symbol, timeframe=series.timeframe,
             time=format_utc(int(bars.ts[invalid.first_index])),
-            reason=_("{reason}; nothing of this page was stored. Fix the source data, or pass "
-                     "--accept-invalid-bars (sync_config.accept_invalid_bars) to store such bars").format(
+            reason=_("{reason}; nothing of this page was stored, while pages written before stay and are "
+                     "listed in the sync.failed event. Fix the source data, or pass --accept-invalid-bars "
+                     "(sync_config.accept_invalid_bars) to store such bars").format(
                 reason=invalid.reason),
         )
     state.invalid_accepted += invalid.count

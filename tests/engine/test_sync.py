@@ -324,3 +324,53 @@ def test_queue_runs_high_priority_first(repository, cache_path, scripted, sample
 
     started = [event.task_id for event in events_of(repository, "sync.started")]
     assert started == [high.task_id, medium.task_id, low.task_id]
+
+
+def test_cancel_while_waiting_stops_task(repository, cache_path, scripted, sample_bars):
+    scripted.fetches = [[Page(sample_bars.slice(0, 10))]]
+    defaults = default_config()
+    limits = msgspec.structs.replace(defaults.sync_config.resource_limits, min_free_disk_gb=1e9, max_wait_seconds=30)
+    config = msgspec.structs.replace(defaults, sync_config=msgspec.structs.replace(
+        defaults.sync_config, resource_limits=limits))
+    waiting = queue_task(repository, task())
+    outcomes = []
+
+    async def run_and_cancel():
+        async with anyio.create_task_group() as group:
+            async def run():
+                outcomes.extend(await run_queued(repository, cache_path, config, [waiting.task_id]))
+            group.start_soon(run)
+            await anyio.sleep(0.3)
+            cancel_tasks(repository, waiting.task_id, "test")
+
+    anyio.run(run_and_cancel)
+
+    [outcome] = outcomes
+    assert "did not run: it is cancelled" in str(outcome.error)
+    assert events_of(repository, "sync.started") == []
+    assert len(stored(cache_path)) == 0
+
+
+def test_failure_lists_written_series(repository, cache_path, sample_bars):
+    other = Series("FX:EURUSD", "1D")
+
+    class TwoSeriesSource(ScriptedSource):
+        async def list_series(self):
+            return [SERIES, other]
+
+        async def fetch(self, request, outcome):
+            if request.series == SERIES:
+                yield Page(sample_bars.slice(0, 30))
+            else:
+                raise InvalidSourceData(source="two", symbol=other.symbol, timeframe=other.timeframe,
+                                        time="2019-02-15T00:00:00Z", reason="close 'x' is not a number")
+
+    register_source("two", lambda argument, config: TwoSeriesSource())
+
+    outcome = run_sync(repository, cache_path, SyncTask(source="two", target="cache"))
+
+    assert isinstance(outcome.error, InvalidSourceData)
+    [failed] = events_of(repository, "sync.failed")
+    [written] = failed.series
+    assert (written.symbol, written.timeframe, written.bars_inserted) == ("FX:EURUSD", "60", 30)
+    assert len(stored(cache_path)) == 30

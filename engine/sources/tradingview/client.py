@@ -30,6 +30,7 @@ from ....catalog.bars import BarColumns
 from ....catalog.series import Series, timeframe_seconds
 from ....errors import InvalidOption
 from ....i18n import N_, _
+from ...config.checks import redact_url
 from ...config.schema import Config, TradingViewConfig
 from ...importers.timeparse import format_utc
 from ..base import (FetchOutcome, FetchRequest, InvalidSourceData, Page, Source, SourceUnavailable,
@@ -183,10 +184,10 @@ class _ChartConnection:
         except websockets.InvalidURI as error:
             raise SourceUnavailable(source=SOURCE_NAME, reason=_(
                 "invalid websocket URL {url!r} in sync_config.tradingview.url: {error}"
-            ).format(url=url, error=error)) from None
+            ).format(url=redact_url(url), error=error)) from None
         except (OSError, TimeoutError, websockets.WebSocketException) as error:
             raise _ConnectionLost(_("connection to {url} failed: {error}").format(
-                url=url, error=_describe(error))) from error
+                url=redact_url(url), error=_describe(error))) from error
         return cls(websocket)
 
     async def send(self, frame: str) -> None:
@@ -347,7 +348,8 @@ class _SeriesFetch:
         connection = await _ChartConnection.open(self.config.url, self.config.origin, self.config.timeout_seconds)
         self.connection = connection
         self.source._connections.add(connection)
-        logger.info("connected url=%s series=%s session=%s", self.config.url, self.series, connection.session_id)
+        logger.info("connected url=%s series=%s session=%s", redact_url(self.config.url), self.series,
+                    connection.session_id)
 
         session = connection.session_id
         await connection.send(protocol.set_auth_token(self.source._token()))
