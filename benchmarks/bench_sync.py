@@ -7,7 +7,10 @@ Steps, each repeated three times and reported by its fastest run:
    an empty cache, against `pyarrow.csv.read_csv` of the same files.
 2. Feather: `tvcat sync --source freqtrade:DIR` of the real freqtrade files
    into an empty cache, against `pyarrow.feather.read_table` of the same files.
-3. No-change sync: 100 one-minute series of 10,000 bars in the cache and a
+3. Websocket: `tvcat sync --source tradingview` of the recorded TVC:RUT
+   one-minute series from the replay server of the tests on 127.0.0.1,
+   against `pyarrow.json.read_json` of the same bars written as JSON lines.
+4. No-change sync: 100 one-minute series of 10,000 bars in the cache and a
    source that gives the same bars; an incremental sync (overlap 2 bars)
    and a sync of the last day (1440 bars per series, all unchanged).
 
@@ -16,10 +19,13 @@ writes every figure to benchmarks/results/sync-<UTC time>.json.
 """
 
 import argparse
+import asyncio
 import json
 import platform
 import shutil
+import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,6 +35,7 @@ import msgspec
 import numpy as np
 import pyarrow.csv
 import pyarrow.feather
+import pyarrow.json
 
 from tvcat.catalog.bars import BarColumns
 from tvcat.catalog.repository import Repository
@@ -50,7 +57,8 @@ NO_CHANGE_TARGET_SECONDS = 1.0
 LARGE_BATCH = 5000
 
 
-def run_sync(work: Path, source: str, config=None, since: int | None = None, fresh: bool = True) -> float:
+def run_sync(work: Path, source: str, config=None, since: int | None = None, fresh: bool = True,
+             symbols: list[str] | None = None, timeframes: list[str] | None = None) -> float:
     """Run one sync task in this process and return its wall time in seconds."""
     if fresh and (work / "cache.db").exists():
         for name in ("cache.db", "cache.db-wal", "cache.db-shm"):
@@ -58,7 +66,8 @@ def run_sync(work: Path, source: str, config=None, since: int | None = None, fre
         shutil.rmtree(work / "repo", ignore_errors=True)
     repository = Repository(work / "repo")
     try:
-        task = queue_task(repository, SyncTask(source=source, target="cache", since=since))
+        task = queue_task(repository, SyncTask(source=source, target="cache", since=since, symbols=symbols,
+                                               timeframes=timeframes))
         started = time.perf_counter()
         [outcome] = anyio.run(lambda: run_queued(repository, work / "cache.db", config or default_config(),
                                                  [task.task_id]))
@@ -145,6 +154,54 @@ def bench_no_change(work: Path, count: int) -> dict:
             "one_day_overlap_bars_per_second": count * BARS_PER_DAY / one_day}
 
 
+REPLAY_SERVER_DIR = Path(__file__).resolve().parents[1] / "tests" / "sources"
+RECORDED_SYMBOL = "TVC:RUT"
+
+
+def bench_websocket(work: Path, data: Path) -> dict | None:
+    """Time a tradingview sync from the replay server against pyarrow reading the same bars as JSON lines."""
+    recording_file = data / "tradingview-ws" / "tradingview-rs_socket_messages.txt"
+    if not recording_file.is_file() or not REPLAY_SERVER_DIR.is_dir():
+        return None
+    sys.path.insert(0, str(REPLAY_SERVER_DIR))
+    from tv_replay_server import ReplayServer, read_frames_file, recorded_series
+
+    recording = recorded_series(read_frames_file(recording_file), RECORDED_SYMBOL)
+    lines = work / "bars.jsonl"
+    with open(lines, "w", encoding="utf-8") as output:
+        for values in recording.bars:
+            output.write(json.dumps(dict(zip(("ts", "open", "high", "low", "close", "volume"), values))) + "\n")
+    baseline = fastest(lambda: _timed([lines], pyarrow.json.read_json))
+
+    server = ReplayServer({RECORDED_SYMBOL: recording})
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        config = default_config()
+        tradingview = msgspec.structs.replace(config.sync_config.tradingview, url=server.url, page_bars=1000)
+        config = msgspec.structs.replace(config, sync_config=msgspec.structs.replace(
+            config.sync_config, tradingview=tradingview, batch_size=LARGE_BATCH))
+        synced = fastest(lambda: run_sync(work, "tradingview", config, symbols=[RECORDED_SYMBOL], timeframes=["1"]))
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+    bars = len(recording.bars)
+    return {"bars": bars, "pyarrow_seconds": baseline, "tvcat_seconds": synced,
+            "pyarrow_bars_per_second": bars / baseline, "tvcat_bars_per_second": bars / synced,
+            "ratio": baseline / synced, "batch_size": LARGE_BATCH}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1] / "../shared/data")
@@ -167,6 +224,9 @@ def main() -> None:
                 shutil.copy2(path, feather_dir / path.name)
             results["feather"] = bench_files(work, f"freqtrade:{feather_dir}",
                                              sorted(feather_dir.glob("*.feather")), pyarrow.feather.read_table)
+        websocket = bench_websocket(work, arguments.data)
+        if websocket is not None:
+            results["websocket"] = websocket
         results["no_change"] = bench_no_change(work, arguments.series)
 
     for name in ("csv", "feather"):
@@ -179,6 +239,13 @@ def main() -> None:
                   f"ratio {figures['large_batch_ratio']:.3f}")
         else:
             print(f"{name}: skipped, no real files under {arguments.data}")
+    if "websocket" in results:
+        figures = results["websocket"]
+        print(f"websocket: {figures['bars']} bars, tvcat {figures['tvcat_bars_per_second']:,.0f} bars/s, "
+              f"pyarrow JSON {figures['pyarrow_bars_per_second']:,.0f} bars/s, ratio {figures['ratio']:.3f} "
+              f"(target {IMPORT_TARGET}: {'met' if figures['ratio'] >= IMPORT_TARGET else 'missed'})")
+    else:
+        print(f"websocket: skipped, no recording under {arguments.data} or no tests/sources")
     figures = results["no_change"]
     print(f"no-change sync of {figures['series']} series: {figures['no_change_incremental_seconds']:.3f} s "
           f"(target < {NO_CHANGE_TARGET_SECONDS} s: "

@@ -2,6 +2,7 @@
 
 import anyio
 import click
+from rich.progress import Progress, TextColumn
 
 from ..catalog.series import normalize_timeframe, validate_symbol
 from ..engine.backup import BackupType
@@ -14,7 +15,7 @@ from ..engine.sync.tasks import (
 from ..errors import TvcatError
 from ..i18n import _
 from .cmd_list import list_group
-from .output import print_json, print_table, split_list
+from .output import print_json, print_table, split_list, stdout_is_terminal
 
 
 @click.command("sync", help=_(
@@ -75,7 +76,18 @@ def sync_command(app, source, target, symbols, timeframes, since, backup_type, p
         click.echo(message, err=True)
 
     # NOTE: no daemon exists yet to take queued tasks, so the task always runs here.
-    [outcome] = anyio.run(lambda: run_queued(repository, app.cache, config, [task.task_id], report))
+    if stdout_is_terminal() and not as_json:
+        with Progress(TextColumn("{task.description}"), TextColumn(_("{task.completed} bars")),
+                      transient=True) as bar:
+            line = bar.add_task(_("syncing"), total=None)
+
+            def progress(series, fetched: int) -> None:
+                bar.update(line, description=f"{series.symbol} {series.timeframe}", completed=fetched)
+
+            [outcome] = anyio.run(lambda: run_queued(repository, app.cache, config, [task.task_id], report,
+                                                     progress))
+    else:
+        [outcome] = anyio.run(lambda: run_queued(repository, app.cache, config, [task.task_id], report))
     if outcome.error is not None:
         raise outcome.error
     _print_completed(outcome.completed, task, as_json)
