@@ -123,7 +123,7 @@ END;
 CREATE TABLE IF NOT EXISTS backups (
     backup_id TEXT PRIMARY KEY,       -- 'YYYYMMDDTHHMMSS.ffffffZ-TYPE-XXXX': sorts by start time
     type TEXT NOT NULL,               -- 'full', 'incremental', 'differential' or 'snapshot'
-    status TEXT NOT NULL,             -- 'started', 'committed' or 'failed'
+    status TEXT NOT NULL,             -- 'started', 'committed', 'failed', or 'forgotten' after retention.decided
     parent_id TEXT,                   -- backup whose state this one's manifest is a delta to, or NULL
     base_full_id TEXT,                -- the full backup at the root of the chain, or NULL for a full
     symbols TEXT,                     -- JSON array of the symbols in scope; NULL means all
@@ -239,15 +239,71 @@ CREATE TABLE IF NOT EXISTS source_files (
     PRIMARY KEY (cache_id, source, path)
 ) WITHOUT ROWID;
 
--- backup_timeline: every committed backup with the times it existed. Ask
--- which backups existed at a time T with
+-- retention_decisions (projection): one row per backup judged by a
+-- retention.decided event: kept or forgotten, and the rule that decided.
+-- A dry run appends no event, so it leaves no rows.
+CREATE TABLE IF NOT EXISTS retention_decisions (
+    seq INTEGER NOT NULL,             -- events.seq of retention.decided
+    time TEXT NOT NULL,               -- event time
+    backup_id TEXT NOT NULL,          -- the backup judged
+    keep INTEGER NOT NULL,            -- 1 kept, 0 forgotten
+    rule TEXT NOT NULL,               -- e.g. 'keep-daily', 'needed-by', 'no-rule', 'max-backup-files'
+    bucket TEXT,                      -- bucket of a bucket rule, e.g. '2024-03-10' or '2024-W10', else NULL
+    needed_by TEXT,                   -- for 'needed-by': the kept backup whose restore needs this one
+    timezone TEXT NOT NULL,           -- zone the buckets were computed in
+    policy TEXT NOT NULL,             -- JSON of the policy applied
+    PRIMARY KEY (seq, backup_id)
+) WITHOUT ROWID;
+
+-- forgotten_backups (projection): backups that retention forgot, with
+-- when and why. Their objects are deleted by the next garbage collection
+-- unless a kept backup shares them.
+CREATE TABLE IF NOT EXISTS forgotten_backups (
+    backup_id TEXT PRIMARY KEY,       -- the backup forgotten
+    seq INTEGER NOT NULL,             -- events.seq of the retention.decided that forgot it
+    forgotten_at TEXT NOT NULL,       -- event time
+    rule TEXT NOT NULL,               -- rule of the decision, e.g. 'no-rule' or 'max-total-size'
+    timezone TEXT NOT NULL            -- zone of the policy's buckets
+);
+
+-- Views are derived, so they are dropped and created again on every open,
+-- and a repository made by an older tvcat gets the current definitions.
+DROP VIEW IF EXISTS backup_timeline;
+DROP VIEW IF EXISTS why_forgotten;
+DROP VIEW IF EXISTS reclaimable_objects;
+
+-- backup_timeline: every committed backup with the times it existed,
+-- forgotten ones included. Ask which backups existed at a time T with
 --   WHERE committed_at <= T AND (forgotten_at IS NULL OR forgotten_at > T).
--- forgotten_at stays NULL until retention forgets backups.
-CREATE VIEW IF NOT EXISTS backup_timeline AS
-SELECT b.backup_id, b.type, b.committed_at, NULL AS forgotten_at,
+CREATE VIEW backup_timeline AS
+SELECT b.backup_id, b.type, b.committed_at, f.forgotten_at,
        b.parent_id, b.base_full_id, b.series_count, b.bar_count, b.bytes_written
-FROM backups AS b
-WHERE b.status = 'committed';
+FROM backups AS b LEFT JOIN forgotten_backups AS f ON f.backup_id = b.backup_id
+WHERE b.status IN ('committed', 'forgotten');
+
+-- why_forgotten: for every forgotten backup, when, by which rule and
+-- policy, and the decision event. Ask about backup X with
+--   SELECT * FROM why_forgotten WHERE backup_id = X.
+CREATE VIEW why_forgotten AS
+SELECT f.backup_id, b.type, b.committed_at, f.forgotten_at, d.rule, d.bucket, d.timezone, d.policy, f.seq
+FROM forgotten_backups AS f
+JOIN backups AS b ON b.backup_id = f.backup_id
+JOIN retention_decisions AS d ON d.seq = f.seq AND d.backup_id = f.backup_id;
+
+-- reclaimable_objects: objects referenced by forgotten backups and by no
+-- backup that is not forgotten: what garbage collection frees, or has freed
+-- already. The catalog does not record deletions or sizes; the files do.
+CREATE VIEW reclaimable_objects AS
+SELECT DISTINCT object_id FROM (
+    SELECT c.chunk_id AS object_id FROM backup_chunks AS c
+    JOIN backups AS b ON b.backup_id = c.backup_id WHERE b.status = 'forgotten' AND c.chunk_id IS NOT NULL
+    UNION SELECT b.manifest_id FROM backups AS b WHERE b.status = 'forgotten'
+)
+WHERE object_id NOT IN (
+    SELECT c.chunk_id FROM backup_chunks AS c
+    JOIN backups AS b ON b.backup_id = c.backup_id WHERE b.status = 'committed' AND c.chunk_id IS NOT NULL
+    UNION SELECT b.manifest_id FROM backups AS b WHERE b.status = 'committed'
+);
 
 -- backup_contents: what restoring a backup gives, one row per series.
 CREATE VIEW IF NOT EXISTS backup_contents AS

@@ -299,13 +299,59 @@ class InvalidBarsAccepted(Event, frozen=True, kw_only=True):
     reason: str
 
 
+class RetentionDecision(msgspec.Struct, frozen=True, kw_only=True):
+    """Keep or forget one backup, and the rule and bucket that decided it."""
+
+    backup_id: str
+    keep: bool
+    rule: str
+    bucket: str | None = None
+    needed_by: str | None = None
+
+
+class RetentionDecided(Event, frozen=True, kw_only=True):
+    """A retention run: the decision for every committed backup. Forgotten ones are gone from then on."""
+
+    kind = "retention.decided"
+
+    policy: dict                      # the policy applied, as its fields
+    timezone: str                     # zone of the buckets
+    decisions: list[RetentionDecision]
+    reason: str = "prune"             # 'prune', or 'disk-pressure' / 'size-threshold' for auto-cleanup
+
+
+class GarbageCollected(Event, frozen=True, kw_only=True):
+    """Objects that no remaining backup references were deleted."""
+
+    kind = "gc.completed"
+
+    objects_deleted: int
+    bytes_freed: int
+    objects_live: int                 # objects referenced by backups that are not forgotten
+    objects_in_grace: int             # unreferenced objects younger than the grace period, kept
+    temporary_files_deleted: int
+    grace_seconds: float
+    duration_seconds: float
+
+
+class StaleLockCleared(Event, frozen=True, kw_only=True):
+    """A lock record of a process that no longer runs was removed."""
+
+    kind = "lock.stale_cleared"
+    subject_field = "holder"
+
+    holder: str                       # 'pid@host'
+    lock_kind: str                    # 'backup' or 'prune'
+    since: str                        # when the holder took the lock
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
         ImportCompleted, ImportFailed, BackupStarted, BackupCommitted, BackupFailed,
         RestoreCompleted, RestoreFailed, VerifyCompleted, CatalogRebuilt, AuditVerified,
         SyncQueued, SyncStarted, SyncRetried, SyncCompleted, SyncFailed, SyncCancelled,
-        BarsRevised, InvalidBarsAccepted,
+        BarsRevised, InvalidBarsAccepted, RetentionDecided, GarbageCollected, StaleLockCleared,
     )
 }
 

@@ -36,6 +36,11 @@ FLUSH_THREADS = 8
 _ID_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 
 
+def is_object_id(name: str) -> bool:
+    """Tell whether `name` has the form of an object id: 64 lowercase hex digits."""
+    return _ID_PATTERN.match(name) is not None
+
+
 def object_id(canonical: bytes) -> str:
     """Return the id of an object: lowercase hex blake3 of its canonical bytes."""
     return blake3.blake3(canonical).hexdigest()

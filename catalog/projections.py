@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 PROJECTION_TABLES = (
     "backups", "backup_series", "backup_chunks", "restores", "verifications", "sync_tasks", "source_files",
+    "retention_decisions", "forgotten_backups",
 )
 
 
@@ -69,6 +70,9 @@ def apply_event(connection: sqlite3.Connection, record: ev.EventRecord, store: O
     elif isinstance(event, _SYNC_EVENTS):
         _apply_sync_event(connection, record, event)
 
+    elif isinstance(event, ev.RetentionDecided):
+        _apply_retention(connection, record, event)
+
     return True
 
 
@@ -113,6 +117,25 @@ def _apply_sync_event(connection, record, event) -> None:
             "UPDATE sync_tasks SET status = 'cancelled', finished_at = ?, error = ? WHERE task_id = ?",
             (record.time, event.reason, event.task_id),
         )
+
+
+def _apply_retention(connection, record, event: ev.RetentionDecided) -> None:
+    policy = json.dumps(event.policy, sort_keys=True)
+    connection.executemany(
+        "INSERT INTO retention_decisions (seq, time, backup_id, keep, rule, bucket, needed_by, timezone, policy) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(record.seq, record.time, decision.backup_id, int(decision.keep), decision.rule, decision.bucket,
+          decision.needed_by, event.timezone, policy) for decision in event.decisions],
+    )
+    forgotten = [decision for decision in event.decisions if not decision.keep]
+    connection.executemany(
+        "UPDATE backups SET status = 'forgotten' WHERE backup_id = ? AND status = 'committed'",
+        [(decision.backup_id,) for decision in forgotten],
+    )
+    connection.executemany(
+        "INSERT OR IGNORE INTO forgotten_backups (backup_id, seq, forgotten_at, rule, timezone) VALUES (?, ?, ?, ?, ?)",
+        [(decision.backup_id, record.seq, record.time, decision.rule, event.timezone) for decision in forgotten],
+    )
 
 
 def _apply_backup_committed(connection, record, event: ev.BackupCommitted, store: ObjectStore) -> bool:

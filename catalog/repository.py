@@ -78,7 +78,9 @@ class Repository:
             apply_event(self.connection, record, self.store)
             self.connection.execute("COMMIT")
         except BaseException:
-            self.connection.execute("ROLLBACK")
+            # SQLite rolls back by itself after some errors, such as a full disk.
+            if self.connection.in_transaction:
+                self.connection.execute("ROLLBACK")
             raise
         return record
 

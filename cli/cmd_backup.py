@@ -5,6 +5,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from ..catalog.series import normalize_timeframe, validate_symbol
 from ..engine.backup import BackupType, Scope, create_backup
+from ..engine.retention.auto_cleanup import cleanup_before_backup
 from ..engine.verify import verify_repository
 from ..errors import VerifyFailed
 from ..i18n import _
@@ -54,6 +55,11 @@ def backup_command(app, backup_type, symbols, timeframes, as_json):
     settings = app.config.backup_config
     repository = app.repository()
     cache = app.bar_cache(create=False)
+    cleaned = cleanup_before_backup(repository, app.config)
+    if cleaned is not None and not as_json:
+        message, pruned = cleaned
+        click.echo(_("cleanup before the backup: {message}; forgot {count} backup(s), freed {size}").format(
+            message=message, count=len(pruned.forgotten), size=format_bytes(pruned.collected.bytes_freed)))
 
     if stdout_is_terminal() and not as_json:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), transient=True) as bar:

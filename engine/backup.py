@@ -39,6 +39,8 @@ from ..catalog.series import Series, window_span, window_start, window_starts
 from ..errors import IntegrityError, NothingToBackUp
 from ..i18n import _
 from .cache import BarCache, CacheSnapshot
+from .retention.locks import repository_lock
+from .space_reserve import ensure_reserve, is_disk_full, release_reserve
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +126,7 @@ def create_backup(
     scope: Scope = Scope(),
     progress: ProgressCallback | None = None,
     compression_level: int = DEFAULT_ZSTD_LEVEL,
+    lock_wait_seconds: float = 3600.0,
 ) -> BackupResult:
     """Take a backup of the cache into the repository and commit it, compressing new chunks at `compression_level`.
 
@@ -132,6 +135,14 @@ def create_backup(
     Raises NothingToBackUp when the scope selects no bars. A failure after
     `backup.started` appends `backup.failed` and re-raises.
     """
+    # Shared with other backups and exclusive of prune, so garbage collection never
+    # deletes an object that this backup reuses or has just written.
+    with repository_lock(repository, "backup", exclusive=False, wait_seconds=lock_wait_seconds):
+        ensure_reserve(repository)
+        return _create_backup(repository, cache, backup_type, scope, progress, compression_level)
+
+
+def _create_backup(repository, cache, backup_type, scope, progress, compression_level) -> BackupResult:
     started = time.monotonic()
     requested_type = backup_type
     reference, backup_type, notes = _choose_reference(repository, backup_type, scope)
@@ -148,6 +159,8 @@ def create_backup(
         result = _run_backup(repository, cache, backup_id, backup_type, scope, reference, parent, progress,
                              compression_level)
     except BaseException as error:
+        if is_disk_full(error):
+            release_reserve(repository)
         repository.record(ev.BackupFailed(backup_id=backup_id, type=backup_type.value, error=str(error) or repr(error)))
         logger.error("backup failed backup_id=%s error=%s", backup_id, error)
         raise

@@ -202,3 +202,29 @@ def test_sigint_stops_sync_between_batches(tmp_path, tradingview_files, clean_en
     assert stopped_after < 5
     assert bar_count(tmp_path / "cache.db") < 15 * len(rows)
     assert [task["status"] for task in tasks] == ["interrupted"]
+
+
+def test_disk_pressure_prunes_before_backup(cli, exports, repo_path):
+    assert cli("sync", "--source", f"csv:{exports}", "--target", "cache", "--symbols", "TVC:SILVER").returncode == 0
+    for _ in range(3):
+        assert cli("backup", "--type", "full").returncode == 0
+    pressure = {
+        "TVCAT_BACKUP_CONFIG__AUTO_CLEANUP__ENABLED": "true",
+        "TVCAT_BACKUP_CONFIG__AUTO_CLEANUP__MIN_FREE_DISK_GB": "1000000",
+        "TVCAT_BACKUP_CONFIG__AUTO_CLEANUP__RETENTION_POLICY__KEEP_LATEST": "1",
+        "TVCAT_BACKUP_CONFIG__AUTO_CLEANUP__RETENTION_POLICY__KEEP_DAILY": "0",
+    }
+
+    result = cli("backup", "--type", "full", env=pressure)
+
+    assert result.returncode == 0, result.stderr
+    assert "cleanup before the backup: free disk under the repository" in result.stdout
+    connection = sqlite3.connect(repo_path / "catalog.db")
+    try:
+        reasons = connection.execute(
+            "SELECT json_extract(payload, '$.reason') FROM events WHERE kind = 'retention.decided'").fetchall()
+        statuses = connection.execute("SELECT status, count(*) FROM backups GROUP BY status").fetchall()
+    finally:
+        connection.close()
+    assert reasons == [("disk-pressure",)]
+    assert dict(statuses) == {"committed": 2, "forgotten": 2}

@@ -164,8 +164,13 @@ class CleanupRetention(Section, frozen=True):
 
 
 class AutoCleanup(Section, frozen=True):
+    """Prune with `retention_policy` before a backup when the repository is too big or the disk too full."""
+
     enabled: bool = False
+    # Repository size (bytes written by backups not forgotten) above which cleanup runs.
     size_threshold_gb: PositiveFloat | None = None
+    # Free space under the repository below which cleanup runs.
+    min_free_disk_gb: PositiveFloat | None = None
     retention_policy: CleanupRetention = field(default_factory=CleanupRetention)
 
 

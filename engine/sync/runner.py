@@ -26,6 +26,7 @@ from ..backup import BackupType, Scope, create_backup
 from ..cache import BarCache
 from ..config import Config
 from ..restore import PointInTime, choose_backup_at, restore_backup
+from ..retention.auto_cleanup import cleanup_before_backup
 from ..sources.base import SourceUnavailable
 from ..sources.registry import create_source
 from .resources import ResourcesExhausted, wait_for_resources
@@ -208,6 +209,7 @@ def _known_file_hashes(repository: Repository, cache_id: str, source: str) -> fr
 def _cache_to_backup(repository, cache_path, config, task, started) -> ev.SyncCompleted:
     if task.dry_run:
         raise InvalidOption(detail=_("a sync to the backup has no dry-run mode; leave out --dry-run"))
+    cleanup_before_backup(repository, config)
     cache = BarCache(cache_path, create=False)
     try:
         result = create_backup(repository, cache, BackupType(task.backup_type),

@@ -1,0 +1,1 @@
+"""Retention: which backups to keep, forgetting the rest, and collecting unreferenced objects."""

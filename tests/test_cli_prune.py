@@ -1,0 +1,56 @@
+"""`tvcat prune`, its `forget` alias and `list backups --all` as a user runs them."""
+
+import json
+
+
+def take_backups(cli, sample_import_arguments, count: int) -> None:
+    assert cli("import", *sample_import_arguments).returncode == 0
+    for _ in range(count):
+        assert cli("backup", "--type", "full").returncode == 0
+
+
+def test_prune_dry_run_then_forget(cli, sample_import_arguments):
+    take_backups(cli, sample_import_arguments, 3)
+
+    planned = cli("prune", "--keep-last", "1", "--dry-run", "--json")
+    done = cli("forget", "--keep-last", "1", "--grace-seconds", "0", "--json")
+    listed = cli("list", "backups", "--all", "--json")
+    verified = cli("verify", "--read-data")
+
+    assert planned.returncode == 0, planned.stderr
+    assert done.returncode == 0, done.stderr
+    plan, result = json.loads(planned.stdout), json.loads(done.stdout)
+    assert plan["decisions"] == result["decisions"]
+    assert plan["collected"] is None
+    assert [d["keep"] for d in result["decisions"]] == [False, False, True]
+    assert result["collected"]["bytes_freed"] == plan["bytes_to_free"]
+    rows = json.loads(listed.stdout)
+    assert [row["forgotten"]["rule"] if row["forgotten"] else None for row in rows] == ["no-rule", "no-rule", None]
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_prune_uses_configured_policy(cli, sample_import_arguments):
+    take_backups(cli, sample_import_arguments, 2)
+    policy = {"TVCAT_BACKUP_CONFIG__MAX_BACKUP_FILES": "1", "TVCAT_BACKUP_CONFIG__RETENTION_POLICY__TIMEZONE":
+              "Asia/Shanghai"}
+
+    result = cli("prune", "--dry-run", "--json", env=policy)
+
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["policy"]["timezone"] == "Asia/Shanghai"
+    assert [d["keep"] for d in shown["decisions"]] == [False, True]
+
+
+def test_prune_rejects_bad_flags(cli, sample_import_arguments, repo_path):
+    take_backups(cli, sample_import_arguments, 1)
+    before = (repo_path / "catalog.db").read_bytes()
+
+    bad_zone = cli("prune", "--keep-last", "1", "--timezone", "Mars/Olympus")
+    bad_within = cli("prune", "--keep-within", "30 days")
+
+    assert bad_zone.returncode == 3
+    assert "Mars/Olympus" in bad_zone.stderr
+    assert bad_within.returncode == 3
+    assert "30 days" in bad_within.stderr
+    assert (repo_path / "catalog.db").read_bytes() == before
