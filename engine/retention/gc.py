@@ -30,7 +30,7 @@ _REFERENCES = (
 
 @dataclass
 class Reclaim:
-    """What forgetting some backups frees: bytes per backup alone, and in total."""
+    """The bytes that forgetting some backups frees: per backup alone, and in total."""
 
     alone_bytes: dict[str, int]
     total_bytes: int

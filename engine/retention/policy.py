@@ -15,7 +15,7 @@ from datetime import datetime
 
 @dataclass(frozen=True)
 class Policy:
-    """What to keep. A count of 0 and None turn a rule off."""
+    """A retention policy: the rules that keep backups. A count of 0 and None turn a rule off."""
 
     keep_last: int = 0
     keep_hourly: int = 0
@@ -37,7 +37,7 @@ class Policy:
 
 @dataclass(frozen=True)
 class BackupInfo:
-    """One committed, not yet forgotten backup, as the decision sees it."""
+    """One committed, not yet forgotten backup: the fields a decision reads."""
 
     backup_id: str
     type: str                         # full, incremental, differential or snapshot
