@@ -266,16 +266,13 @@ CREATE TABLE IF NOT EXISTS forgotten_backups (
     timezone TEXT NOT NULL            -- zone of the policy's buckets
 );
 
--- Views are derived, so they are dropped and created again on every open,
--- and a repository made by an older tvcat gets the current definitions.
-DROP VIEW IF EXISTS backup_timeline;
-DROP VIEW IF EXISTS why_forgotten;
-DROP VIEW IF EXISTS reclaimable_objects;
+-- Views are derived: when a repository made by an older tvcat holds an
+-- older definition of a view, opening it replaces the view (catalog/schema.py).
 
 -- backup_timeline: every committed backup with the times it existed,
 -- forgotten ones included. Ask which backups existed at a time T with
 --   WHERE committed_at <= T AND (forgotten_at IS NULL OR forgotten_at > T).
-CREATE VIEW backup_timeline AS
+CREATE VIEW IF NOT EXISTS backup_timeline AS
 SELECT b.backup_id, b.type, b.committed_at, f.forgotten_at,
        b.parent_id, b.base_full_id, b.series_count, b.bar_count, b.bytes_written
 FROM backups AS b LEFT JOIN forgotten_backups AS f ON f.backup_id = b.backup_id
@@ -284,7 +281,7 @@ WHERE b.status IN ('committed', 'forgotten');
 -- why_forgotten: for every forgotten backup, when, by which rule and
 -- policy, and the decision event. Ask about backup X with
 --   SELECT * FROM why_forgotten WHERE backup_id = X.
-CREATE VIEW why_forgotten AS
+CREATE VIEW IF NOT EXISTS why_forgotten AS
 SELECT f.backup_id, b.type, b.committed_at, f.forgotten_at, d.rule, d.bucket, d.timezone, d.policy, f.seq
 FROM forgotten_backups AS f
 JOIN backups AS b ON b.backup_id = f.backup_id
@@ -293,7 +290,7 @@ JOIN retention_decisions AS d ON d.seq = f.seq AND d.backup_id = f.backup_id;
 -- reclaimable_objects: objects referenced by forgotten backups and by no
 -- backup that is not forgotten: what garbage collection frees, or has freed
 -- already. The catalog does not record deletions or sizes; the files do.
-CREATE VIEW reclaimable_objects AS
+CREATE VIEW IF NOT EXISTS reclaimable_objects AS
 SELECT DISTINCT object_id FROM (
     SELECT c.chunk_id AS object_id FROM backup_chunks AS c
     JOIN backups AS b ON b.backup_id = c.backup_id WHERE b.status = 'forgotten' AND c.chunk_id IS NOT NULL

@@ -1,5 +1,6 @@
 """Load the sections of schema.sql and open the databases it defines."""
 
+import re
 import sqlite3
 from functools import cache
 from pathlib import Path
@@ -38,6 +39,42 @@ def connect(path: Path | str, section: str) -> sqlite3.Connection:
         connection.execute("PRAGMA synchronous = FULL")
         connection.execute("PRAGMA foreign_keys = ON")
         connection.executescript(schema_sections()[section])
+        _replace_changed_views(connection, section)
     except sqlite3.Error as error:
         raise DatabaseUnavailable(path=str(path), reason=str(error)) from error
     return connection
+
+
+_VIEW_PATTERN = re.compile(r"CREATE VIEW IF NOT EXISTS (\w+) AS\b(.*?);", re.DOTALL)
+
+
+@cache
+def _view_definitions(section: str) -> dict[str, str]:
+    """Return each view of the section: name -> the CREATE VIEW statement as SQLite stores it."""
+    return {name: f"CREATE VIEW {name} AS{body}"
+            for name, body in _VIEW_PATTERN.findall(schema_sections()[section])}
+
+
+def _replace_changed_views(connection: sqlite3.Connection, section: str) -> None:
+    """Drop and create again every view whose stored definition differs from schema.sql.
+
+    CREATE VIEW IF NOT EXISTS keeps an old definition, so a repository made
+    by an older tvcat would keep old views. Only a changed view is written,
+    because a schema change on every open would contend with other
+    processes for the write lock.
+    """
+    stored = dict(connection.execute("SELECT name, sql FROM sqlite_master WHERE type = 'view'").fetchall())
+    changed = [(name, sql) for name, sql in _view_definitions(section).items()
+               if " ".join(stored.get(name, "").split()) != " ".join(sql.split())]
+    if not changed:
+        return
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        for name, sql in changed:
+            connection.execute(f"DROP VIEW IF EXISTS {name}")
+            connection.execute(sql)
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise

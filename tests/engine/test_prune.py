@@ -239,3 +239,18 @@ def test_full_filesystem_backup_fails_cleanly(small_filesystem, cache_path, trad
     assert leftovers == []
     assert again.bar_count > 0
     assert report.ok
+
+
+def test_old_view_replaced_on_open(repo_path):
+    from tvcat.catalog.repository import Repository
+
+    old = Repository(repo_path)
+    old.connection.execute("DROP VIEW backup_timeline")
+    old.connection.execute("CREATE VIEW backup_timeline AS SELECT backup_id, NULL AS forgotten_at FROM backups")
+    old.close()
+
+    reopened = Repository(repo_path)
+    [sql] = reopened.connection.execute("SELECT sql FROM sqlite_master WHERE name = 'backup_timeline'").fetchone()
+    reopened.close()
+
+    assert "forgotten_backups" in sql
