@@ -76,8 +76,13 @@ def backup_command(app, backup_type, symbols, timeframes, as_json):
     verification = verify_new_backup(repository, result.backup_id, settings.verification)
 
     if as_json:
+        cleanup = None
+        if cleaned is not None:
+            message, pruned = cleaned
+            cleanup = {"reason": message, "forgotten": [decision.backup_id for decision in pruned.forgotten],
+                       "bytes_freed": pruned.collected.bytes_freed}
         print_json({**result.__dict__, "type": result.type.value, "requested_type": result.requested_type.value,
-                    "verified": verification})
+                    "verified": verification, "auto_cleanup": cleanup})
         return
     for note in result.notes:
         click.echo(_("note: {note}").format(note=note))

@@ -1,6 +1,7 @@
 """`tvcat prune` (alias `forget`): apply the retention policy and collect garbage."""
 
 import dataclasses
+import math
 
 import click
 
@@ -12,7 +13,16 @@ from ..errors import InvalidOption
 from ..i18n import _
 from .output import format_bytes, print_json, print_table
 
+# Ten years, which also keeps out inf.
+MAX_GRACE_SECONDS = 10 * 365 * 86400.0
 BUCKET_FLAGS = ("keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")
+
+
+def _finite(parameter, value: float) -> float:
+    """Reject nan, which every range comparison lets through."""
+    if math.isnan(value):
+        raise click.BadParameter(_("{value} is not a number of seconds").format(value=value), param=parameter)
+    return value
 
 
 def _policy(app, flags: dict, within: str | None, zone: str | None) -> Policy:
@@ -24,8 +34,10 @@ def _policy(app, flags: dict, within: str | None, zone: str | None) -> Policy:
             except CheckFailed as error:
                 raise InvalidOption(detail=str(error)) from None
     configured = policy_from_config(app.config)
-    if any(flags.values()) or within is not None:
-        policy = Policy(**flags, keep_within=within, timezone=configured.timezone)
+    given = {name: value for name, value in flags.items() if value is not None}
+    if given or within is not None:
+        # Any --keep-* flag, even 0, replaces the whole configured policy for this run.
+        policy = Policy(**given, keep_within=within, timezone=configured.timezone)
     else:
         policy = configured
     return dataclasses.replace(policy, timezone=zone) if zone else policy
@@ -44,19 +56,20 @@ def _policy(app, flags: dict, within: str | None, zone: str | None) -> Policy:
     "  tvcat prune --dry-run\n"
     "  tvcat forget --keep-daily 7 --keep-weekly 4 --timezone Asia/Shanghai"
 ))
-@click.option("--keep-last", type=click.IntRange(min=0), default=0, help=_("Keep the N newest backups."))
-@click.option("--keep-hourly", type=click.IntRange(min=0), default=0, help=_("Keep the newest backup of each of N hours."))
-@click.option("--keep-daily", type=click.IntRange(min=0), default=0, help=_("Keep the newest backup of each of N days."))
-@click.option("--keep-weekly", type=click.IntRange(min=0), default=0,
+@click.option("--keep-last", type=click.IntRange(min=0), default=None, help=_("Keep the N newest backups."))
+@click.option("--keep-hourly", type=click.IntRange(min=0), default=None, help=_("Keep the newest backup of each of N hours."))
+@click.option("--keep-daily", type=click.IntRange(min=0), default=None, help=_("Keep the newest backup of each of N days."))
+@click.option("--keep-weekly", type=click.IntRange(min=0), default=None,
               help=_("Keep the newest backup of each of N ISO weeks."))
-@click.option("--keep-monthly", type=click.IntRange(min=0), default=0,
+@click.option("--keep-monthly", type=click.IntRange(min=0), default=None,
               help=_("Keep the newest backup of each of N months."))
-@click.option("--keep-yearly", type=click.IntRange(min=0), default=0, help=_("Keep the newest backup of each of N years."))
+@click.option("--keep-yearly", type=click.IntRange(min=0), default=None, help=_("Keep the newest backup of each of N years."))
 @click.option("--keep-within", metavar="DURATION",
               help=_("Keep every backup within DURATION of the newest, such as 30d or 1y6m (units y, m, w, d, h)."))
 @click.option("--timezone", "zone", metavar="ZONE", help=_("IANA time zone of the buckets. Default: the policy's, else UTC."))
-@click.option("--grace-seconds", type=click.FloatRange(min=0), default=DEFAULT_GRACE_SECONDS, show_default=True,
-              help=_("Keep unreferenced objects younger than this."))
+@click.option("--grace-seconds", type=click.FloatRange(min=0, max=MAX_GRACE_SECONDS), default=DEFAULT_GRACE_SECONDS,
+              show_default=True, callback=lambda context, parameter, value: _finite(parameter, value),
+              help=_("Keep unreferenced objects younger than this many seconds."))
 @click.option("--dry-run", is_flag=True, help=_("Show the decisions and the bytes to free, and change nothing."))
 @click.option("--json", "as_json", is_flag=True, help=_("Print the decisions and the result as JSON."))
 @click.pass_obj

@@ -24,6 +24,7 @@ from ..catalog.series import Series, window_span
 from ..errors import InvalidOption, InvalidTimestamp, NoBackupAtTime, NotFound
 from ..i18n import _
 from .backup import Scope
+from .retention.locks import repository_lock
 
 logger = logging.getLogger(__name__)
 
@@ -155,11 +156,11 @@ def restore_backup(
     if target.is_dir():
         raise InvalidOption(detail=_("{target} is a directory; give a database file path").format(target=target))
     try:
-        state = _select(repository.resolve_state(backup), scope)
-        if not state:
-            raise NotFound(detail=_("backup {backup_id} contains no series for {scope}").format(
-                backup_id=backup.backup_id, scope=scope.describe()))
-        bar_count = _build_and_replace(repository, state, target, scope)
+        # Shared like a backup's, so a prune cannot delete objects while this restore reads them.
+        with repository_lock(repository, "restore", exclusive=False, wait_seconds=3600.0):
+            _check_not_forgotten(repository, backup.backup_id)
+            state = _select(repository.resolve_state(backup), scope)
+            bar_count = _build_state(repository, state, target, scope, backup.backup_id)
     except BaseException as error:
         repository.record(ev.RestoreFailed(
             target=str(target), backup_id=backup.backup_id, requested_at=requested_at, error=str(error) or repr(error)
@@ -171,6 +172,21 @@ def restore_backup(
         reason=choice.reason, series_count=len(state), bar_count=bar_count,
     ))
     return RestoreResult(backup.backup_id, target, len(state), bar_count)
+
+
+def _build_state(repository: Repository, state: State, target: Path, scope: Scope, backup_id: str) -> int:
+    if not state:
+        raise NotFound(detail=_("backup {backup_id} contains no series for {scope}").format(
+            backup_id=backup_id, scope=scope.describe()))
+    return _build_and_replace(repository, state, target, scope)
+
+
+def _check_not_forgotten(repository: Repository, backup_id: str) -> None:
+    """Raise NotFound when a prune forgot the backup after it was chosen."""
+    if repository.backup(backup_id).status != "committed":
+        raise NotFound(detail=_(
+            "backup {backup_id} was forgotten by a prune while this restore waited; choose another backup"
+        ).format(backup_id=backup_id))
 
 
 def read_state_bars(repository: Repository, state: State, series: Series) -> Iterator[BarColumns]:

@@ -15,6 +15,7 @@ from ..catalog.manifests import Manifest, State, apply_manifest
 from ..catalog.repository import BackupRow, Repository
 from ..errors import IntegrityError
 from ..i18n import _
+from .retention.locks import repository_lock
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,13 @@ def verify_repository(repository: Repository, backup_id: str | None = None, read
     """Check the backups (all, or one with its chain), record `verify.completed`, return the report.
 
     Damaged or missing manifests and chunks become faults in the report, not exceptions.
+    The repository lock is held shared, so a prune cannot delete objects while they are checked.
     """
+    with repository_lock(repository, "verify", exclusive=False, wait_seconds=3600.0):
+        return _verify(repository, backup_id, read_data)
+
+
+def _verify(repository: Repository, backup_id: str | None, read_data: bool) -> VerifyReport:
     all_backups = repository.backups()
     by_id = {backup.backup_id: backup for backup in all_backups}
     if backup_id is not None:

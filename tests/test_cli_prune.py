@@ -54,3 +54,26 @@ def test_prune_rejects_bad_flags(cli, sample_import_arguments, repo_path):
     assert bad_within.returncode == 3
     assert "30 days" in bad_within.stderr
     assert (repo_path / "catalog.db").read_bytes() == before
+
+
+def test_zero_flag_replaces_policy(cli, sample_import_arguments):
+    take_backups(cli, sample_import_arguments, 2)
+
+    result = cli("forget", "--keep-daily", "0", "--dry-run", "--json",
+                 env={"TVCAT_BACKUP_CONFIG__MAX_BACKUP_FILES": "1"})
+
+    assert result.returncode == 0, result.stderr
+    decisions = json.loads(result.stdout)["decisions"]
+    assert [d["keep"] for d in decisions] == [True, True]
+    assert {d["rule"] for d in decisions} == {"no-policy"}
+
+
+def test_grace_nan_rejected(cli, sample_import_arguments, repo_path):
+    take_backups(cli, sample_import_arguments, 1)
+    before = (repo_path / "catalog.db").read_bytes()
+
+    result = cli("prune", "--grace-seconds", "nan")
+
+    assert result.returncode == 2
+    assert "nan is not a number of seconds" in result.stderr
+    assert (repo_path / "catalog.db").read_bytes() == before

@@ -7,7 +7,11 @@ from ...catalog.repository import Repository
 from ...i18n import _
 from ..config import Config
 from .policy import Policy
+from .locks import RepositoryLocked
 from .prune import PruneResult, prune
+
+# How long cleanup waits for running backups before it lets the new backup go ahead without it.
+CLEANUP_LOCK_WAIT_SECONDS = 5.0
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +42,8 @@ def cleanup_before_backup(repository: Repository, config: Config) -> tuple[str, 
     """Prune with the auto_cleanup policy when cleanup_reason finds a reason; return the message and result.
 
     The retention.decided event carries the reason ('disk-pressure' or 'size-threshold').
+    When another process holds the repository lock, the cleanup is skipped
+    and None is returned, so the backup does not fail for it.
     """
     found = cleanup_reason(repository, config)
     if found is None:
@@ -47,4 +53,9 @@ def cleanup_before_backup(repository: Repository, config: Config) -> tuple[str, 
     policy = Policy(keep_last=kept.keep_latest, keep_daily=kept.keep_daily,
                     timezone=config.backup_config.retention_policy.timezone)
     logger.warning("auto cleanup before backup: %s", message)
-    return message, prune(repository, policy, reason=reason)
+    try:
+        return message, prune(repository, policy, reason=reason, lock_wait_seconds=CLEANUP_LOCK_WAIT_SECONDS)
+    except RepositoryLocked as error:
+        # Another backup is running; this backup goes ahead, and the next one cleans up.
+        logger.warning("auto cleanup skipped: %s", error)
+        return None

@@ -2,6 +2,7 @@
 
 import dataclasses
 import logging
+import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -67,20 +68,27 @@ def prune(
     A dry run takes the same decisions and the same estimate, and changes
     nothing: no event, no deletion.
     """
+    if not math.isfinite(grace_seconds) or grace_seconds < 0:
+        raise ValueError(f"grace_seconds must be a finite number of seconds, not {grace_seconds!r}")
+    if dry_run:
+        # A dry run reads the catalog only, so it takes no lock and clears no stale lock record.
+        return _decide(repository, policy, now, dry_run=True)
     with repository_lock(repository, "prune", exclusive=True, wait_seconds=lock_wait_seconds):
-        backups = committed_backups(repository)
-        decisions = decide(backups, policy, now or datetime.now(timezone.utc))
-        forgotten = {decision.backup_id for decision in decisions if not decision.keep}
-        result = PruneResult(policy, decisions, {backup.backup_id: backup for backup in backups},
-                             estimate_reclaim(repository, forgotten), dry_run)
-        if dry_run:
-            return result
-
+        result = _decide(repository, policy, now, dry_run=False)
         repository.record(ev.RetentionDecided(
             policy=dataclasses.asdict(policy), timezone=policy.timezone, reason=reason,
             decisions=[ev.RetentionDecision(backup_id=d.backup_id, keep=d.keep, rule=d.rule, bucket=d.bucket,
-                                            needed_by=d.needed_by) for d in decisions],
+                                            needed_by=d.needed_by) for d in result.decisions],
         ))
-        logger.info("retention decided kept=%d forgotten=%d", len(decisions) - len(forgotten), len(forgotten))
+        logger.info("retention decided kept=%d forgotten=%d", len(result.decisions) - len(result.forgotten),
+                    len(result.forgotten))
         result.collected = collect_garbage(repository, grace_seconds)
         return result
+
+
+def _decide(repository: Repository, policy: Policy, now: datetime | None, dry_run: bool) -> PruneResult:
+    backups = committed_backups(repository)
+    decisions = decide(backups, policy, now or datetime.now(timezone.utc))
+    forgotten = {decision.backup_id for decision in decisions if not decision.keep}
+    return PruneResult(policy, decisions, {backup.backup_id: backup for backup in backups},
+                       estimate_reclaim(repository, forgotten), dry_run)

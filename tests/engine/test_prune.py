@@ -254,3 +254,47 @@ def test_old_view_replaced_on_open(repo_path):
     reopened.close()
 
     assert "forgotten_backups" in sql
+
+
+def test_dry_run_needs_no_lock(repository, history):
+    with repository_lock(repository, "backup", exclusive=False):
+        result = prune(repository, Policy(keep_last=1), dry_run=True, grace_seconds=0, lock_wait_seconds=0.3)
+
+    assert len(result.forgotten) == 2
+
+
+def test_restore_of_forgotten_backup_rejected(repository, history, tmp_path):
+    from tvcat.engine.restore import RestoreChoice, restore_backup
+    from tvcat.errors import NotFound
+
+    choice = RestoreChoice(repository.backup(history[0]), "test")
+    prune(repository, Policy(keep_last=1), grace_seconds=0)
+
+    with pytest.raises(NotFound) as caught:
+        restore_backup(repository, choice, tmp_path / "restored.db")
+
+    assert "was forgotten by a prune" in str(caught.value)
+    assert not (tmp_path / "restored.db").exists()
+
+
+def test_cleanup_skipped_while_locked(repository, history):
+    import msgspec
+
+    from tvcat.engine.config import default_config
+    from tvcat.engine.retention.auto_cleanup import cleanup_before_backup
+
+    defaults = default_config()
+    cleanup = msgspec.structs.replace(defaults.backup_config.auto_cleanup, enabled=True, min_free_disk_gb=1e6)
+    config = msgspec.structs.replace(defaults, backup_config=msgspec.structs.replace(
+        defaults.backup_config, auto_cleanup=cleanup))
+
+    with repository_lock(repository, "backup", exclusive=False):
+        skipped = cleanup_before_backup(repository, config)
+
+    assert skipped is None
+    assert events_of(repository, "retention.decided") == []
+
+
+def test_nan_grace_rejected(repository, history):
+    with pytest.raises(ValueError):
+        prune(repository, Policy(keep_last=1), grace_seconds=float("nan"))
