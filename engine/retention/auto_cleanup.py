@@ -25,7 +25,7 @@ def cleanup_reason(repository: Repository, config: Config) -> tuple[str, str] | 
         free_gb = shutil.disk_usage(repository.path).free / 1e9
         if free_gb < cleanup.min_free_disk_gb:
             return "disk-pressure", _(
-                "free disk under the repository is {free:.2f} GB, below min_free_disk_gb {limit:g} GB"
+                "free disk under the repository is {free:.3g} GB, below min_free_disk_gb {limit:g} GB"
             ).format(free=free_gb, limit=cleanup.min_free_disk_gb)
     if cleanup.size_threshold_gb is not None:
         stored = repository.connection.execute(
@@ -33,7 +33,7 @@ def cleanup_reason(repository: Repository, config: Config) -> tuple[str, str] | 
         ).fetchone()[0] / 1e9
         if stored > cleanup.size_threshold_gb:
             return "size-threshold", _(
-                "the repository holds {size:.2f} GB, above size_threshold_gb {limit:g} GB"
+                "the repository holds {size:.3g} GB, above size_threshold_gb {limit:g} GB"
             ).format(size=stored, limit=cleanup.size_threshold_gb)
     return None
 

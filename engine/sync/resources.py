@@ -36,7 +36,7 @@ def resource_problem(limits, directory: Path) -> str | None:
         existing = next((path for path in (directory, *directory.parents) if path.exists()), Path("/"))
         free_gb = psutil.disk_usage(str(existing)).free / 1e9
         if free_gb < limits.min_free_disk_gb:
-            return _("free disk under {path} is {free:.2f} GB, below min_free_disk_gb {limit:g} GB").format(
+            return _("free disk under {path} is {free:.3g} GB, below min_free_disk_gb {limit:g} GB").format(
                 path=existing, free=free_gb, limit=limits.min_free_disk_gb)
     return None
 
