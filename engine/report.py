@@ -1,6 +1,6 @@
 """The activity report of the last hours, computed from the event log alone.
 
-It answers what the original guide's daily analysis answered: syncs started,
+It reports what the original guide's daily analysis reported: syncs started,
 completed and failed, the success rate, the average sync duration, backups
 created, errors by kind and tasks by direction. Events are read with SQL over
 the window, so the cost grows with the events in the window, not the log.
