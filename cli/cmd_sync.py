@@ -13,9 +13,16 @@ from ..engine.sync.tasks import (
     LOCATIONS, PRIORITIES, SyncTask, cancel_tasks, check_direction, queue_task, resolve_source, task_rows,
 )
 from ..errors import TvcatError
-from ..i18n import _
+from ..i18n import N_, _
 from .cmd_list import list_group
 from .output import print_json, print_table, split_list, stdout_is_terminal
+
+
+# Task states as stored in sync_tasks.status, marked for translation in the table.
+TASK_STATUSES = {
+    "queued": N_("queued"), "running": N_("running"), "completed": N_("completed"), "failed": N_("failed"),
+    "interrupted": N_("interrupted"), "cancelled": N_("cancelled"),
+}
 
 
 @click.command("sync", help=_(
@@ -57,7 +64,12 @@ def sync_command(app, source, target, symbols, timeframes, since, backup_type, p
                  accept_invalid_bars, dry_run, wait, as_json):
     symbol_list = [validate_symbol(symbol) for symbol in split_list(symbols, "--symbols") or []] or None
     timeframe_list = [normalize_timeframe(tf) for tf in split_list(timeframes, "--timeframes") or []] or None
-    since_ts = int(parse_point_in_time(since).moment.timestamp()) if since else None
+    since_ts = None
+    if since:
+        point = parse_point_in_time(since)
+        since_ts = int(point.moment.timestamp())
+        if point.assumed_utc:
+            click.echo(_("note: --since {since} has no UTC offset and is read as UTC").format(since=since), err=True)
     config = app.config
 
     task = SyncTask(
@@ -104,7 +116,7 @@ def _print_completed(completed, task: SyncTask, as_json: bool) -> None:
     click.echo(prefix + _("task {task_id} completed: {source} → {target}").format(
         task_id=task.task_id, source=task.source, target=task.target))
     if completed.series:
-        print_table(None, [_("series"), _("fetched"), _("new"), _("changed"), _("revised"), _("forming bar"),
+        print_table(None, [_("symbol and timeframe"), _("fetched"), _("new"), _("changed"), _("revised"), _("forming bar"),
                            _("last bar (UTC)")],
                     [[f"{s.symbol} {s.timeframe}", s.bars_fetched, s.bars_inserted, s.bars_updated, s.bars_revised,
                       format_utc(s.provisional_ts) if s.provisional_ts is not None else "",
@@ -137,7 +149,9 @@ def list_tasks(app, verbose, as_json):
         columns += [_("symbols"), _("timeframes"), _("attempts"), _("new"), _("changed"), _("revised"), _("error")]
     table = []
     for row in rows:
-        status = _("{status} (dry run)").format(status=row["status"]) if row["dry_run"] else row["status"]
+        status = _(TASK_STATUSES.get(row["status"], row["status"]))
+        if row["dry_run"]:
+            status = _("{status} (dry run)").format(status=status)
         line = [row["task_id"], status, row["source"], row["target"], row["queued_at"]]
         if verbose:
             line += [",".join(row["symbols"] or ["*"]), ",".join(row["timeframes"] or ["*"]), row["attempts"],
