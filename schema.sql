@@ -266,7 +266,7 @@ CREATE TABLE IF NOT EXISTS forgotten_backups (
     timezone TEXT NOT NULL            -- zone of the policy's buckets
 );
 
--- Views are derived: when a repository made by an older tvcat holds an
+-- Views are derived: when a repository made by an older tvcat contains an
 -- older definition of a view, opening it replaces the view (catalog/schema.py).
 
 -- backup_timeline: every committed backup with the times it existed,
@@ -448,7 +448,7 @@ CREATE TABLE IF NOT EXISTS provisional_bars (
     PRIMARY KEY (symbol, timeframe)
 ) WITHOUT ROWID;
 
--- series_info: what a source told about a series besides its bars, kept
+-- series_info: the facts a source gave about a series besides its bars, kept
 -- for gap checks against the trading session.
 CREATE TABLE IF NOT EXISTS series_info (
     symbol TEXT NOT NULL,             -- EXCHANGE:TICKER

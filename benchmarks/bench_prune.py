@@ -4,7 +4,7 @@ Run with `python benchmarks/bench_prune.py [--backups 10000] [--objects 1000000]
 
 The repository is built directly in the projection tables (`backups`,
 `backup_chunks`) and the object directory, not through the event log, so
-that building it takes minutes instead of hours; decisions and collection
+that building it takes minutes instead of hours. Decisions and collection
 read only those tables and files. Every backup references `--refs` objects,
 consecutive backups share most of them, and each object file is 64 bytes.
 Steps:

@@ -11,8 +11,9 @@ Steps, each repeated three times and reported by its fastest run:
    one-minute series from the replay server of the tests on 127.0.0.1,
    against `pyarrow.json.read_json` of the same bars written as JSON lines.
 4. No-change sync: 100 one-minute series of 10,000 bars in the cache and a
-   source that gives the same bars; an incremental sync (overlap 2 bars)
-   and a sync of the last day (1440 bars per series, all unchanged).
+   source that gives the same bars. Two syncs are timed: an incremental one
+   (overlap 2 bars) and one of the last day (1440 bars per series, all
+   unchanged).
 
 It prints bars per second, the ratios, whether each target is met, and
 writes every figure to benchmarks/results/sync-<UTC time>.json.

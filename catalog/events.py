@@ -203,7 +203,7 @@ class SyncRetried(Event, frozen=True, kw_only=True):
 
 
 class SyncSeriesResult(msgspec.Struct, frozen=True, kw_only=True):
-    """What one series of a sync task fetched and wrote."""
+    """The counts of one series in a sync task: bars fetched and written."""
 
     symbol: str
     timeframe: str

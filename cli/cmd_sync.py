@@ -2,6 +2,7 @@
 
 import anyio
 import click
+import msgspec
 from rich.progress import Progress, TextColumn
 
 from ..catalog.series import normalize_timeframe, validate_symbol
@@ -47,7 +48,7 @@ TASK_STATUSES = {
               help=_("Symbols, comma-separated. Default: every series the source lists."))
 @click.option("--timeframes", multiple=True, metavar="LIST", help=_("Timeframes, comma-separated. Default: all."))
 @click.option("--since", metavar="TIME",
-              help=_("Fetch bars from this time on (ISO 8601 or Unix seconds), also before what the cache holds."))
+              help=_("Fetch bars from this time on (ISO 8601 or Unix seconds), including times before the oldest stored bar."))
 @click.option("--type", "backup_type", type=click.Choice([t.value for t in BackupType]), default="incremental",
               show_default=True, help=_("Backup type, for --target backup."))
 @click.option("--priority", type=click.Choice(list(PRIORITIES)), default="medium", show_default=True,
@@ -107,8 +108,6 @@ def sync_command(app, source, target, symbols, timeframes, since, backup_type, p
 
 def _print_completed(completed, task: SyncTask, as_json: bool) -> None:
     if as_json:
-        import msgspec
-
         print_json({**msgspec.to_builtins(completed), "source": task.source, "target": task.target,
                     "dry_run": task.dry_run})
         return

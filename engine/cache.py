@@ -30,11 +30,13 @@ _BAR_QUERY = (
 
 @dataclass(frozen=True)
 class UpsertResult:
-    """How many bars of one upsert were new, changed or already equal."""
+    """How many bars of one upsert were new, changed or already equal, and the bars stored before it."""
 
     inserted: int
     updated: int
     unchanged: int
+    # The stored bars in the upsert's time range, as read inside its transaction.
+    previous: BarColumns | None = None
 
 
 class BarCache:
@@ -147,7 +149,7 @@ class BarCache:
         except BaseException:
             self.connection.execute("ROLLBACK")
             raise
-        return UpsertResult(len(new_rows), len(changed_rows), unchanged)
+        return UpsertResult(len(new_rows), len(changed_rows), unchanged, stored)
 
     def provisional_ts(self, series: Series) -> int | None:
         """Return the open time of the series' still-forming bar, or None when every stored bar is closed."""
@@ -177,7 +179,7 @@ class BarCache:
         return BarColumns.from_arrays(*zip(*rows))
 
     def save_series_info(self, source: str, info) -> None:
-        """Store what a source told about a series (a SeriesInfo), replacing earlier facts."""
+        """Store the facts a source gave about a series (a SeriesInfo), replacing earlier ones."""
         self.connection.execute(
             "INSERT OR REPLACE INTO series_info (symbol, timeframe, source, timezone, session, holidays, "
             "updated_at) VALUES (?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",

@@ -83,7 +83,7 @@ class SyncConfig(Section, frozen=True):
     closed_only: bool = False
     # True stores bars that fail the OHLC checks (such as high below low) and records a warning.
     accept_invalid_bars: bool = False
-    # The longest one sync task may run, retries excluded.
+    # The maximum time in seconds one sync task may run, retries excluded.
     task_timeout_seconds: PositiveFloat = 3600.0
     tradingview: TradingViewConfig = field(default_factory=TradingViewConfig)
     resource_limits: ResourceLimits = field(default_factory=ResourceLimits)

@@ -2,7 +2,7 @@
 
 The loader walks one tree of YAML nodes. This module builds that tree from
 the file, the environment section that `TVCAT_ENV` or `SYNC_BACKUP_ENV`
-selects, and the override variables, so every value keeps a mark that says
+selects, and the override variables, so every value keeps a mark that records
 where it came from: a file line or an environment variable.
 """
 
@@ -14,7 +14,7 @@ import msgspec
 from yaml.error import Mark
 from yaml.nodes import MappingNode, Node, ScalarNode
 
-from ...i18n import N_
+from ...i18n import N_, _
 
 STR_TAG = "tag:yaml.org,2002:str"
 MAP_TAG = "tag:yaml.org,2002:map"
@@ -37,7 +37,7 @@ CONFIG_FILE_NAME = "tvcat.yaml"
 
 
 class ValueSource(msgspec.Struct, frozen=True, omit_defaults=True):
-    """Where one setting came from: `default`, `file` (with file and line) or `environment` (with variable)."""
+    """The origin of one setting: `default`, `file` (with file and line) or `environment` (with variable)."""
 
     kind: str
     file: str | None = None
@@ -45,8 +45,6 @@ class ValueSource(msgspec.Struct, frozen=True, omit_defaults=True):
     variable: str | None = None
 
     def describe(self) -> str:
-        from ...i18n import _
-
         if self.kind == "file":
             return _("{file}, line {line}").format(file=self.file, line=self.line)
         if self.kind == "environment":

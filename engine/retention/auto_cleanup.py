@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 
 
 def cleanup_reason(repository: Repository, config: Config) -> tuple[str, str] | None:
-    """Return (event reason, message) when backup_config.auto_cleanup asks for a prune now, else None."""
+    """Return (event reason, message) when backup_config.auto_cleanup requires a prune now, else None."""
     cleanup = config.backup_config.auto_cleanup
     if not cleanup.enabled:
         return None

@@ -1,6 +1,6 @@
 """The interface every bar source implements, and the errors a source raises.
 
-A source gives the bars of series it knows, page by page, oldest page first
+A source gives the bars of the series it has, page by page, oldest page first
 or newest first as its protocol allows. The sync engine merges the pages,
 drops the overlap with what the cache holds, checks the bars and writes them
 in batches, so a source only reads and parses.
@@ -21,7 +21,7 @@ from ...i18n import N_
 
 @dataclass(frozen=True)
 class SeriesInfo:
-    """What a source tells about a series besides its bars; None where it does not say."""
+    """Facts a source gives about a series besides its bars; None where the source gives none."""
 
     series: Series
     # IANA zone of the exchange, such as America/New_York.
@@ -80,7 +80,7 @@ class Source:
     name: str = ""
 
     async def list_series(self) -> list[Series]:
-        """Return the series this source can give without being told, such as the files of a directory.
+        """Return the series this source offers without a request naming them, such as the files of a directory.
 
         A source that serves any symbol on request, such as a network
         service, returns the series its configuration names, or [].

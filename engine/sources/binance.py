@@ -54,7 +54,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from ...catalog.bars import VALUE_COLUMNS, BarColumns
+from ...catalog.bars import VALUE_COLUMNS, BarColumns, concat
 from ...catalog.series import Series, normalize_timeframe, timeframe_seconds, validate_symbol
 from ...errors import InvalidFile, InvalidInput, InvalidRow, InvalidSymbol, InvalidTimeframe, NotFound
 from ...i18n import N_, _
@@ -332,16 +332,12 @@ class PageBuffer:
         return [self._take_page(self._count)] if self._count else []
 
     def _take_page(self, size: int) -> Page:
-        joined = self._parts[0] if len(self._parts) == 1 else _concat(self._parts)
+        joined = self._parts[0] if len(self._parts) == 1 else concat(self._parts)
         rest = joined.slice(size, len(joined))
         self._parts = [rest] if len(rest) else []
         self._count = len(rest)
         # Files are closed history, so no bar of them is still forming.
         return Page(bars=joined.slice(0, size), last_bar_forming=False)
-
-
-def _concat(parts: list[BarColumns]) -> BarColumns:
-    return BarColumns(*(np.concatenate(columns) for columns in zip(*(part.columns() for part in parts))))
 
 
 # Kline file names and contents.

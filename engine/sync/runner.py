@@ -11,7 +11,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from ...i18n import N_, _
 from ..backup import BackupType, Scope, create_backup
 from ..cache import BarCache
 from ..config import Config
+from ..importers.timeparse import format_utc
 from ..restore import PointInTime, choose_backup_at, restore_backup
 from ..retention.auto_cleanup import cleanup_before_backup
 from ..sources.base import SourceUnavailable
@@ -56,7 +57,6 @@ class TaskOutcome:
     task: SyncTask
     completed: ev.SyncCompleted | None = None
     error: BaseException | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 Report = Callable[[str], None]
@@ -123,7 +123,7 @@ def _check_still_queued(repository: Repository, task_id: str) -> None:
 
 
 def _retry_delay(base: float, attempt: int) -> float:
-    """Exponential backoff with full jitter: a random delay up to base ** attempt, capped."""
+    """Return an exponential backoff with jitter: between half and all of base ** attempt, capped."""
     return random.uniform(0.5, 1.0) * min(base ** attempt, MAX_RETRY_DELAY_SECONDS)
 
 
@@ -238,8 +238,6 @@ def _backup_to_cache(repository, cache_path, task, started) -> ev.SyncCompleted:
 
 
 def _utc(ts: int | None) -> str:
-    from ..importers.timeparse import format_utc
-
     return format_utc(ts) if ts is not None else "-"
 
 

@@ -20,13 +20,11 @@ from ...catalog.repository import Repository
 from ...errors import InvalidOption, NotFound, TvcatError
 from ...i18n import N_, _
 from ..config import Config
-from ..sources.registry import DIRECTORY_SOURCE_NAMES
+from ..sources.registry import DIRECTORY_SOURCE_NAMES, source_names
 
 LOCATIONS = ("primary", "cache", "backup", "remote")
 DIRECTIONS = (("primary", "cache"), ("cache", "backup"), ("backup", "cache"), ("cache", "remote"))
 PRIORITIES = {"high": 1, "medium": 2, "low": 3}
-# Source names that read a directory, whose path is made absolute when a task is queued.
-DIRECTORY_SOURCES = DIRECTORY_SOURCE_NAMES
 
 
 class NoRemoteConfigured(TvcatError):
@@ -86,15 +84,13 @@ def resolve_source(source: str, config: Config) -> str:
     if source == "primary":
         source = config.sync_config.primary
     name, separator, argument = source.partition(":")
-    if separator and name in DIRECTORY_SOURCES and argument:
+    if separator and name in DIRECTORY_SOURCE_NAMES and argument:
         return f"{name}:{Path(argument).expanduser().resolve()}"
     return source
 
 
 def check_direction(task: SyncTask) -> None:
     """Raise InvalidOption unless the task moves bars in one of the four directions from a known source."""
-    from ..sources.registry import source_names
-
     name = task.source.partition(":")[0]
     if task.source not in LOCATIONS and name not in source_names():
         raise InvalidOption(detail=_(
@@ -102,7 +98,7 @@ def check_direction(task: SyncTask) -> None:
             "with :DIR after csv, binance and freqtrade"
         ).format(source=task.source, names=", ".join(source_names())))
     if argument := task.source.partition(":")[2]:
-        if name in DIRECTORY_SOURCES and not Path(argument).is_dir():
+        if name in DIRECTORY_SOURCE_NAMES and not Path(argument).is_dir():
             raise InvalidOption(detail=_(
                 "the directory {path} of the source {source} does not exist: check the path after {name}:"
             ).format(path=argument, source=task.source, name=name))

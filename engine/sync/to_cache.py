@@ -163,8 +163,12 @@ def _check_page(source_spec: str, series: Series, bars: BarColumns, task: SyncTa
 
 def _write_batch(cache: BarCache, series: Series, batch: BarColumns, provisional_ts: int | None,
                  state: SeriesSync, dry_run: bool) -> None:
-    """Compare one batch with the stored bars, note revisions, and upsert it unless `dry_run`."""
-    stored = cache.read_bars(series, int(batch.ts[0]), int(batch.ts[-1]) + 1)
+    """Upsert one batch unless `dry_run`, and count it against the bars stored before, noting revisions."""
+    if dry_run:
+        stored = cache.read_bars(series, int(batch.ts[0]), int(batch.ts[-1]) + 1)
+    else:
+        # The upsert reads the stored bars inside its transaction anyway, so they are not read twice.
+        stored = cache.upsert(series, batch).previous
     in_stored = np.isin(batch.ts, stored.ts)
     positions = np.searchsorted(stored.ts, batch.ts[in_stored])
     old = [column[positions] for column in stored.columns()[1:]]
@@ -187,8 +191,6 @@ def _write_batch(cache: BarCache, series: Series, batch: BarColumns, provisional
                 tuple(float(column[index]) for column in old),
                 tuple(float(column[index]) for column in new),
             )
-    if not dry_run:
-        cache.upsert(series, batch)
 
 
 def _same_bits(old: np.ndarray, new: np.ndarray) -> np.ndarray:

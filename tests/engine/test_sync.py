@@ -100,7 +100,8 @@ def test_overlapping_syncs_one_row_per_bar(repository, cache_path, scripted, sam
     second = run_sync(repository, cache_path, task())
     again = create_backup(repository, BarCache(cache_path), BackupType.INCREMENTAL)
 
-    assert first.error is None and second.error is None
+    assert first.error is None
+    assert second.error is None
     assert stored(cache_path).bit_equal(sample_bars)
     assert backup.bar_count == 3000
     assert again.windows_written == 1
