@@ -190,6 +190,7 @@ class SyncStarted(Event, frozen=True, kw_only=True):
     task_id: str
     attempt: int
     pid: int
+    runner: str = "cli"               # 'cli' for tvcat sync, 'daemon' for tvcat daemon
 
 
 class SyncRetried(Event, frozen=True, kw_only=True):
@@ -250,6 +251,16 @@ class SyncFailed(Event, frozen=True, kw_only=True):
     # Series written before the failure: their bars stay in the cache, because
     # writes are upserts that a rerun repeats safely.
     series: list[SyncSeriesResult] = []
+
+
+class SyncRequeued(Event, frozen=True, kw_only=True):
+    """An interrupted task was put back in the queue, to run again from its start."""
+
+    kind = "sync.requeued"
+    subject_field = "task_id"
+
+    task_id: str
+    reason: str
 
 
 class SyncCancelled(Event, frozen=True, kw_only=True):
@@ -345,6 +356,107 @@ class StaleLockCleared(Event, frozen=True, kw_only=True):
     since: str                        # when the holder took the lock
 
 
+class DaemonStarted(Event, frozen=True, kw_only=True):
+    kind = "daemon.started"
+    subject_field = "holder"
+
+    holder: str                       # 'pid@host'
+    version: str
+    jobs: list[str]                   # names of the scheduled jobs, e.g. 'backup:daily_full'
+    schedule_errors: list[str] = []   # schedules that could not be read, with the reason
+    requeued_tasks: list[str] = []    # interrupted tasks put back in the queue at start
+
+
+class DaemonStopped(Event, frozen=True, kw_only=True):
+    kind = "daemon.stopped"
+    subject_field = "holder"
+
+    holder: str
+    reason: str                       # e.g. 'SIGTERM'
+    uptime_seconds: float
+    interrupted_tasks: list[str] = [] # tasks still running when the grace period ended
+
+
+class JobFired(Event, frozen=True, kw_only=True):
+    """A scheduled job started its run for one scheduled time."""
+
+    kind = "job.fired"
+    subject_field = "job"
+
+    job: str                          # e.g. 'backup:daily_full', 'sync:high', 'verify', 'prune'
+    scheduled_for: str                # the scheduled time, UTC, in the events.time format
+    catch_up: bool = False            # a run missed while the daemon was down
+
+
+class JobFinished(Event, frozen=True, kw_only=True):
+    kind = "job.finished"
+    subject_field = "job"
+
+    job: str
+    scheduled_for: str
+    ok: bool
+    duration_seconds: float
+    error: str | None = None
+    detail: str | None = None         # e.g. the backup id or task id the run created
+
+
+class JobSkipped(Event, frozen=True, kw_only=True):
+    """A scheduled time came while the previous run of the same job was still going."""
+
+    kind = "job.skipped"
+    subject_field = "job"
+
+    job: str
+    scheduled_for: str
+    reason: str
+
+
+class ChannelResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What one alert channel did with one notification."""
+
+    channel: str                      # 'webhook', 'email' or 'log'
+    ok: bool
+    attempts: int = 1
+    error: str | None = None          # with no secret, URL path or credential in it
+
+
+class AlertSent(Event, frozen=True, kw_only=True):
+    kind = "alert.sent"
+    subject_field = "rule"
+
+    rule: str
+    severity: str
+    message: str
+    metric: str
+    value: float
+    threshold: float
+    channels: list[ChannelResult]
+
+
+class AlertSuppressed(Event, frozen=True, kw_only=True):
+    """A repeat of a firing alert within its suppression time; nothing was sent."""
+
+    kind = "alert.suppressed"
+    subject_field = "rule"
+
+    rule: str
+    metric: str
+    value: float
+    until: str                        # end of the suppression time, UTC, in the events.time format
+
+
+class AlertResolved(Event, frozen=True, kw_only=True):
+    """A firing alert's condition became false; the recovery was announced once."""
+
+    kind = "alert.resolved"
+    subject_field = "rule"
+
+    rule: str
+    metric: str
+    value: float
+    channels: list[ChannelResult]
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
@@ -352,6 +464,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RestoreCompleted, RestoreFailed, VerifyCompleted, CatalogRebuilt, AuditVerified,
         SyncQueued, SyncStarted, SyncRetried, SyncCompleted, SyncFailed, SyncCancelled,
         BarsRevised, InvalidBarsAccepted, RetentionDecided, GarbageCollected, StaleLockCleared,
+        SyncRequeued, DaemonStarted, DaemonStopped, JobFired, JobFinished, JobSkipped,
+        AlertSent, AlertSuppressed, AlertResolved,
     )
 }
 

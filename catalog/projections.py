@@ -76,7 +76,7 @@ def apply_event(connection: sqlite3.Connection, record: ev.EventRecord, store: O
     return True
 
 
-_SYNC_EVENTS = (ev.SyncQueued, ev.SyncStarted, ev.SyncCompleted, ev.SyncFailed, ev.SyncCancelled)
+_SYNC_EVENTS = (ev.SyncQueued, ev.SyncStarted, ev.SyncCompleted, ev.SyncFailed, ev.SyncCancelled, ev.SyncRequeued)
 
 
 def _apply_sync_event(connection, record, event) -> None:
@@ -111,6 +111,12 @@ def _apply_sync_event(connection, record, event) -> None:
             "UPDATE sync_tasks SET status = ?, finished_at = ?, duration_seconds = ?, error = ? WHERE task_id = ?",
             ("interrupted" if event.interrupted else "failed", record.time, event.duration_seconds, event.error,
              event.task_id),
+        )
+    elif isinstance(event, ev.SyncRequeued):
+        connection.execute(
+            "UPDATE sync_tasks SET status = 'queued', finished_at = NULL, error = NULL, pid = NULL "
+            "WHERE task_id = ?",
+            (event.task_id,),
         )
     else:
         connection.execute(

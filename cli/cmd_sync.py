@@ -13,10 +13,14 @@ from ..engine.sync.runner import run_queued
 from ..engine.sync.tasks import (
     LOCATIONS, PRIORITIES, SyncTask, cancel_tasks, check_direction, queue_task, resolve_source, task_rows,
 )
-from ..errors import TvcatError
+from ..errors import InvalidOption, TvcatError
 from ..i18n import N_, _
 from .cmd_list import list_group
 from .output import print_json, print_table, split_list, stdout_is_terminal
+
+
+class TasksFailed(TvcatError):
+    template = N_("{count} task(s) failed; tvcat list tasks --verbose shows why")
 
 
 # Task states as stored in sync_tasks.status, marked for translation in the table.
@@ -58,11 +62,13 @@ TASK_STATUSES = {
               help=_("Store bars that fail the OHLC checks, such as high below low, and record a warning."))
 @click.option("--dry-run", is_flag=True, help=_("Fetch and compare, and write nothing to the cache."))
 @click.option("--wait", is_flag=True,
-              help=_("Wait for the task to finish. Tasks run in the foreground in this version, so this is the default."))
+              help=_("Wait for the task to finish; this is the default unless --queue is given."))
+@click.option("--queue", "queue_only", is_flag=True,
+              help=_("Add the task to the queue and return; a running tvcat daemon or tvcat tasks run takes it."))
 @click.option("--json", "as_json", is_flag=True, help=_("Print the result as JSON."))
 @click.pass_obj
 def sync_command(app, source, target, symbols, timeframes, since, backup_type, priority, closed_only,
-                 accept_invalid_bars, dry_run, wait, as_json):
+                 accept_invalid_bars, dry_run, wait, queue_only, as_json):
     symbol_list = [validate_symbol(symbol) for symbol in split_list(symbols, "--symbols") or []] or None
     timeframe_list = [normalize_timeframe(tf) for tf in split_list(timeframes, "--timeframes") or []] or None
     since_ts = None
@@ -82,13 +88,17 @@ def sync_command(app, source, target, symbols, timeframes, since, backup_type, p
     )
     # Checked before the repository is opened, so a bad option leaves no catalog behind.
     check_direction(task)
+    if queue_only and wait:
+        raise InvalidOption(detail=_("give --queue or --wait, not both"))
     repository = app.repository()
     queue_task(repository, task)
+    if queue_only:
+        _print_queued(task, as_json)
+        return
 
     def report(message: str) -> None:
         click.echo(message, err=True)
 
-    # NOTE: no daemon exists yet to take queued tasks, so the task always runs here.
     if stdout_is_terminal() and not as_json:
         with Progress(TextColumn("{task.description}"), TextColumn(_("{task.completed} bars")),
                       transient=True) as bar:
@@ -104,6 +114,13 @@ def sync_command(app, source, target, symbols, timeframes, since, backup_type, p
     if outcome.error is not None:
         raise outcome.error
     _print_completed(outcome.completed, task, as_json)
+
+
+def _print_queued(task: SyncTask, as_json: bool) -> None:
+    if as_json:
+        print_json({"task_id": task.task_id, "status": "queued"})
+        return
+    click.echo(_("task {task_id} queued; tvcat daemon or tvcat tasks run will take it").format(task_id=task.task_id))
 
 
 def _print_completed(completed, task: SyncTask, as_json: bool) -> None:
@@ -179,6 +196,37 @@ def cancel_command(app, task_id, cancel_all):
     cancelled = cancel_tasks(app.repository(create=False), None if cancel_all else task_id,
                              _("cancelled by the user"))
     click.echo(_("cancelled {count} task(s)").format(count=len(cancelled)))
+
+
+@tasks_group.command("run", help=_(
+    "Run every queued sync task now, highest priority first, at most sync_config.max_concurrent_tasks at once.\n\n"
+    "The daemon does the same on its own; this drains the queue without one."
+))
+@click.option("--runner", type=click.Choice(["cli", "daemon"]), default="cli", hidden=True)
+@click.option("--json", "as_json", is_flag=True, help=_("Print one result per task as JSON."))
+@click.pass_obj
+def run_command(app, runner, as_json):
+    repository = app.repository(create=False)
+
+    def report(message: str) -> None:
+        click.echo(message, err=True)
+
+    outcomes = anyio.run(lambda: run_queued(repository, app.cache, app.config, None, report, None, runner))
+    failed = [outcome for outcome in outcomes if outcome.error is not None]
+    if as_json:
+        print_json([{"task_id": outcome.task.task_id,
+                     "status": "failed" if outcome.error is not None else "completed",
+                     "error": None if outcome.error is None else str(outcome.error)} for outcome in outcomes])
+    else:
+        for outcome in outcomes:
+            if outcome.error is None:
+                click.echo(_("task {task_id} completed").format(task_id=outcome.task.task_id))
+            else:
+                click.echo(_("task {task_id} failed: {error}").format(task_id=outcome.task.task_id,
+                                                                      error=outcome.error))
+        click.echo(_("{count} task(s) run, {failed} failed").format(count=len(outcomes), failed=len(failed)))
+    if failed:
+        raise TasksFailed(count=len(failed))
 
 
 COMMANDS = [sync_command, tasks_group]

@@ -7,10 +7,13 @@ or raises CheckFailed with a translated message that shows the expected form.
 import re
 import urllib.parse
 import zoneinfo
+from datetime import datetime
+
+import croniter
 
 from ...catalog.series import normalize_timeframe, validate_symbol
 from ...errors import InvalidSymbol, InvalidTimeframe
-from ...i18n import N_, _
+from ...i18n import _
 
 
 class CheckFailed(ValueError):
@@ -87,6 +90,17 @@ _CONDITION_PATTERN = re.compile(
     r"(?P<threshold>[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*"
 )
 
+# The metrics an alert condition may name; engine/alerts/measure.py computes each one.
+ALERT_METRICS = (
+    "sync_failure_rate",
+    "sync_failure_count",
+    "backup_failure_count",
+    "verify_failure_count",
+    "disk_usage",
+    "backup_age_hours",
+    "data_age_hours",
+)
+
 
 def parse_condition(text: str) -> tuple[str, str, float]:
     """Split an alert condition such as `sync_failure_rate > 0.1` into metric, comparison and threshold."""
@@ -98,73 +112,59 @@ def parse_condition(text: str) -> tuple[str, str, float]:
                 "`sync_failure_rate > 0.1`, with one of >, >=, <, <=, ==, !="
             ).format(value=text)
         )
+    if match["metric"] not in ALERT_METRICS:
+        raise CheckFailed(
+            _("unknown metric {metric!r} in alert condition {value!r}: use one of {known}").format(
+                metric=match["metric"], value=text, known=", ".join(ALERT_METRICS)
+            )
+        )
     return match["metric"], match["comparison"], float(match["threshold"])
 
 
-_MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-
-# Field name, lowest value, highest value, and the names cron accepts in place
-# of numbers (the first name stands for the lowest value). Day of week 7 is
-# Sunday, as in Vixie cron.
-_CRON_FIELDS = (
-    (N_("minute"), 0, 59, ()),
-    (N_("hour"), 0, 23, ()),
-    (N_("day of month"), 1, 31, ()),
-    (N_("month"), 1, 12, _MONTH_NAMES),
-    (N_("day of week"), 0, 7, _DAY_NAMES),
-)
 _CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 
 
 def check_cron(text: str) -> str:
-    """Return the five-field cron expression `text` with single spaces, or a macro such as @daily."""
+    """Return the cron expression `text` with single spaces, or a macro such as @daily.
+
+    Five fields as in crontab, or six with seconds last, which croniter reads
+    as a seconds field. An expression that never matches, such as February
+    30th, is rejected too.
+    """
     stripped = text.strip()
     if stripped in _CRON_MACROS:
         return stripped
 
     fields = stripped.split()
-    if len(fields) != len(_CRON_FIELDS):
+    if len(fields) not in (5, 6):
         raise CheckFailed(
             _(
                 "invalid cron expression {value!r}: expected 5 fields "
-                "(minute hour day-of-month month day-of-week) such as \"0 2 * * *\", found {count}"
+                "(minute hour day-of-month month day-of-week) such as \"0 2 * * *\", or 6 with seconds last, "
+                "found {count}"
             ).format(value=text, count=len(fields))
         )
 
-    for field, (name, lowest, highest, names) in zip(fields, _CRON_FIELDS):
-        for item in field.split(","):
-            if not _is_valid_cron_item(item.lower(), lowest, highest, names):
-                raise CheckFailed(
-                    _(
-                        "invalid cron expression {value!r}: invalid {field} {item!r}, expected *, a number "
-                        "from {lowest} to {highest}, a range such as {lowest}-{highest}, or a step such as */5"
-                    ).format(value=text, field=_(name), item=item, lowest=lowest, highest=highest)
-                )
-    return " ".join(fields)
+    normalized = " ".join(fields)
+    try:
+        croniter.croniter(normalized, datetime(2000, 1, 1)).get_next(datetime)
+    except croniter.CroniterBadDateError:
+        raise CheckFailed(
+            _("invalid cron expression {value!r}: it matches no date").format(value=text)
+        ) from None
+    except (croniter.CroniterError, ValueError) as error:
+        raise CheckFailed(
+            _(
+                "invalid cron expression {value!r}: {reason}; each field takes *, a number, a range such as "
+                "1-5, a list such as 1,3 or a step such as */5"
+            ).format(value=text, reason=_croniter_reason(error))
+        ) from None
+    return normalized
 
 
-def _is_valid_cron_item(item: str, lowest: int, highest: int, names: tuple[str, ...]) -> bool:
-    base, slash, step = item.partition("/")
-    if slash and not (step.isdigit() and int(step) >= 1):
-        return False
-    if base == "*":
-        return True
-
-    first, dash, last = base.partition("-")
-    low = _cron_number(first, lowest, highest, names)
-    if not dash:
-        return low is not None
-    high = _cron_number(last, lowest, highest, names)
-    return low is not None and high is not None and low <= high
-
-
-def _cron_number(text: str, lowest: int, highest: int, names: tuple[str, ...]) -> int | None:
-    if text in names:
-        return lowest + names.index(text)
-    if text.isdigit() and lowest <= int(text) <= highest:
-        return int(text)
-    return None
+def _croniter_reason(error: Exception) -> str:
+    """croniter's reason without the expression it repeats in brackets."""
+    return re.sub(r"^\[[^\]]*\]\s*", "", str(error)) or type(error).__name__
 
 
 # Query parameters whose values are credentials, masked wherever a URL is shown.

@@ -16,6 +16,7 @@ from . import checks
 NonNegativeInt = Annotated[int, Meta(ge=0)]
 PositiveInt = Annotated[int, Meta(ge=1)]
 PositiveFloat = Annotated[float, Meta(gt=0)]
+NonNegativeFloat = Annotated[float, Meta(ge=0)]
 Percent = Annotated[float, Meta(ge=0, le=100)]
 Port = Annotated[int, Meta(ge=1, le=65535)]
 PathText = Annotated[str, Meta(min_length=1)]
@@ -197,12 +198,28 @@ class BackupSchedule(Section, frozen=True):
     type: BackupTypeName | None = None
 
 
+class VerifySchedule(Section, frozen=True):
+    cron: CronExpression
+    # True decodes and re-hashes every chunk; false checks that each object exists.
+    read_data: bool = False
+
+
+class PruneSchedule(Section, frozen=True):
+    cron: CronExpression
+
+
 class ScheduleConfig(Section, frozen=True):
     enabled: bool = True
     timezone: TimeZone = "UTC"
     # True runs a schedule once at start when its last run was missed.
     catch_up: bool = False
     backup_schedules: dict[str, BackupSchedule] = field(default_factory=dict)
+    verify: VerifySchedule | None = None
+    prune: PruneSchedule | None = None
+    # How often the daemon looks for tasks that `tvcat sync --queue` added.
+    queue_poll_seconds: PositiveFloat = 5.0
+    # After SIGTERM or SIGINT, how long running jobs may take to finish before they are interrupted.
+    stop_grace_seconds: NonNegativeFloat = 30.0
 
 
 class EmailChannel(Section, frozen=True):
@@ -251,12 +268,19 @@ class AlertRule(Section, frozen=True):
     threshold: float | None = None
     severity: Literal["info", "warning", "error", "critical"] = "warning"
     message: str = ""
+    # Rates and counts look back this far.
+    window_seconds: PositiveFloat = 3600.0
+    # For backup_age_hours: the backup type to watch; none means any type.
+    backup_type: BackupTypeName | None = None
 
 
 class AlertsConfig(Section, frozen=True):
     enabled: bool = False
     channels: AlertChannels = field(default_factory=AlertChannels)
     rules: dict[str, AlertRule] = field(default_factory=dict)
+    evaluation_interval_seconds: PositiveFloat = 30.0
+    # A firing alert is sent again no sooner than this; repeats in between are recorded as suppressed.
+    suppress_seconds: NonNegativeFloat = 3600.0
 
 
 class MemoryMonitoring(Section, frozen=True):
@@ -269,6 +293,10 @@ class MonitoringConfig(Section, frozen=True):
     enabled: bool = False
     metrics_host: str = "127.0.0.1"
     metrics_port: Port = 9090
+    # The daemon's log, one line per event; default: logs/tvcat.log under the data directory.
+    log_file: PathText | None = None
+    log_max_bytes: PositiveInt = 10_000_000
+    log_backup_count: NonNegativeInt = 5
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     memory_monitoring: MemoryMonitoring = field(default_factory=MemoryMonitoring)
 

@@ -64,11 +64,13 @@ Report = Callable[[str], None]
 
 async def run_task(
     repository: Repository, cache_path: Path, config: Config, task: SyncTask,
-    report: Report | None = None, progress=None,
+    report: Report | None = None, progress=None, runner: str = "cli",
 ) -> ev.SyncCompleted:
     """Run one queued task to its end, retrying transient failures, and return its completion event.
 
-    Raises the error that failed the task after recording `sync.failed`.
+    `runner` is recorded in `sync.started`: 'daemon' marks a task that the
+    daemon queues again when it was interrupted. Raises the error that failed
+    the task after recording `sync.failed`.
     """
     settings = config.sync_config
     started = time.monotonic()
@@ -82,7 +84,7 @@ async def run_task(
         except ResourcesExhausted as error:
             _record_failure(repository, task, str(error), error, started)
             raise
-        repository.record(ev.SyncStarted(task_id=task.task_id, attempt=attempt, pid=os.getpid()))
+        repository.record(ev.SyncStarted(task_id=task.task_id, attempt=attempt, pid=os.getpid(), runner=runner))
         try:
             with anyio.fail_after(settings.task_timeout_seconds):
                 completed = await _run_once(repository, cache_path, config, task, started, progress)
@@ -243,7 +245,7 @@ def _utc(ts: int | None) -> str:
 
 async def run_queued(
     repository: Repository, cache_path: Path, config: Config, task_ids: list[str] | None = None,
-    report: Report | None = None, progress=None,
+    report: Report | None = None, progress=None, runner: str = "cli",
 ) -> list[TaskOutcome]:
     """Run queued tasks, at most max_concurrent_tasks at once, highest priority first.
 
@@ -259,7 +261,8 @@ async def run_queued(
     async def run_one(outcome: TaskOutcome) -> None:
         async with limiter:
             try:
-                outcome.completed = await run_task(repository, cache_path, config, outcome.task, report, progress)
+                outcome.completed = await run_task(repository, cache_path, config, outcome.task, report, progress,
+                                                   runner)
             except Exception as error:
                 # run_task recorded sync.failed; the caller reports the error, and the other tasks go on.
                 outcome.error = error

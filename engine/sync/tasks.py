@@ -140,8 +140,10 @@ def queued_task_ids(repository: Repository) -> list[str]:
 def mark_stale_tasks(repository: Repository) -> list[str]:
     """Record as interrupted every running task whose process is gone, such as one killed by SIGKILL.
 
-    Returns their ids. An interrupted task is not run again by itself: a new
-    sync of the same series fetches what it missed, because writes are upserts.
+    Returns their ids. The daemon queues again the interrupted tasks it ran
+    (requeue_interrupted); a foreground `tvcat sync` that was stopped is not
+    run again by itself, and a new sync of the same series fetches what it
+    missed, because writes are upserts.
     """
     rows = repository.connection.execute(
         "SELECT task_id, pid FROM sync_tasks WHERE status = 'running'"
@@ -153,6 +155,19 @@ def mark_stale_tasks(repository: Repository) -> list[str]:
             error_kind="Interrupted", duration_seconds=0.0, interrupted=True,
         ))
     return stale
+
+
+def requeue_interrupted(repository: Repository, reason: str) -> list[str]:
+    """Queue again every interrupted task whose last attempt the daemon ran; return their ids."""
+    rows = repository.connection.execute(
+        "SELECT t.task_id FROM sync_tasks t WHERE t.status = 'interrupted' AND ("
+        "  SELECT json_extract(e.payload, '$.runner') FROM events e"
+        "  WHERE e.kind = 'sync.started' AND e.subject = t.task_id ORDER BY e.seq DESC LIMIT 1"
+        ") = 'daemon' ORDER BY t.priority, t.queued_seq"
+    ).fetchall()
+    for (task_id,) in rows:
+        repository.record(ev.SyncRequeued(task_id=task_id, reason=reason))
+    return [task_id for (task_id,) in rows]
 
 
 def _process_alive(pid: int) -> bool:

@@ -455,7 +455,7 @@ def test_condition_threshold_mismatch():
 
 @pytest.mark.parametrize(
     "cron",
-    ["0 24 * * *", "* * * *", "*/0 * * * *", "5-1 * * * *", "0 0 0 * *", "0 0 * 13 *", "0 0 * * 8"],
+    ["0 24 * * *", "* * * *", "*/0 * * * *", "0 2 30 2 *", "0 0 0 * *", "0 0 * 13 *", "0 0 * * 8"],
 )
 def test_cron_invalid_rejected(cron):
     [message] = problems_of(f'schedule_config:\n  backup_schedules:\n    full: {{cron: "{cron}"}}\n')
@@ -529,3 +529,8 @@ def test_invalid_config_exit_code():
     with pytest.raises(InvalidConfig) as caught:
         load("debug_config: 1\n")
     assert caught.value.exit_code == 3
+
+
+def test_cron_seconds_field_accepted():
+    config = load('schedule_config:\n  backup_schedules:\n    often: {cron: "* * * * * */5", type: snapshot}\n')
+    assert config.schedule_config.backup_schedules["often"].cron == "* * * * * */5"
