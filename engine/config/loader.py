@@ -587,9 +587,15 @@ class _Walker:
         """Return a message when a plain scalar means something its writer likely did not intend."""
         if node.style is not None:
             return None
-        if self.hiding:
-            return _("YAML 1.1 reads this value as something other than text: put it in quotes to keep it as text")
         text = node.value
+        trapped = (
+            (node.tag == _BOOL_TAG and expected is not bool and text.lower() in ("yes", "no", "on", "off"))
+            or (node.tag in (_INT_TAG, _FLOAT_TAG) and ":" in text)
+            or (node.tag == _INT_TAG and _OCTAL_PATTERN.fullmatch(text))
+        )
+        if self.hiding and trapped:
+            # A secret's value stays out of the message.
+            return _("YAML 1.1 reads this value as something other than text: put it in quotes to keep it as text")
         if node.tag == _BOOL_TAG and expected is not bool and text.lower() in ("yes", "no", "on", "off"):
             value = self.constructor.construct_object(node)
             return _(

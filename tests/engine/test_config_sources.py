@@ -367,3 +367,15 @@ def test_secret_hidden_in_errors(places):
     assert "smtp_password" in message
     assert "a hidden value" in message
     assert SECRET not in message
+
+
+def test_unquoted_secret_loads_and_a_trapped_one_stays_hidden():
+    from tvcat.engine.config import InvalidConfig, load_config_text
+
+    config = load_config_text("monitoring_config:\n  alerts:\n    channels:\n      webhook: {token: plain-Token-5f1d9c}\n")
+    assert config.monitoring_config.alerts.channels.webhook.token == "plain-Token-5f1d9c"
+
+    with pytest.raises(InvalidConfig) as raised:
+        load_config_text("monitoring_config:\n  alerts:\n    channels:\n      email: {smtp_password: 0755}\n")
+    assert "put it in quotes" in str(raised.value)
+    assert "0755" not in str(raised.value) and "493" not in str(raised.value)
