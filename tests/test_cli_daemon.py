@@ -288,3 +288,63 @@ def test_second_daemon_on_the_same_repository_is_refused(site):
     assert "another tvcat daemon runs on the repository" in second.stderr
     assert str(daemon.pid) in second.stderr
     assert code == 0, stderr
+
+
+class SilentServer:
+    """Accepts TCP connections on 127.0.0.1 and never answers, so a websocket handshake waits."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen()
+        self.port = self.socket.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            self.connections.append(connection)
+
+    def close(self) -> None:
+        self.socket.close()
+        for connection in self.connections:
+            connection.close()
+
+
+def test_task_running_at_stop_is_interrupted_and_runs_again_at_next_start(site):
+    silent = SilentServer()
+    edit_config(site, "sync_config:\n", f"sync_config:\n  tradingview: {{url: 'ws://127.0.0.1:{silent.port}/'}}\n")
+    edit_config(site, "stop_grace_seconds: 10", "stop_grace_seconds: 0.5")
+    queued = site.run("sync", "--source", "tradingview", "--target", "cache", "--symbols", "BINANCE:BTCUSDT",
+                      "--timeframes", "60", "--queue", "--json")
+    task_id = json.loads(queued.stdout)["task_id"]
+    try:
+        daemon = site.start_daemon()
+        try:
+            wait_for(lambda: query(site.repo, "SELECT 1 FROM sync_tasks WHERE task_id = ? AND status = 'running'",
+                                   task_id), what="the task to start")
+        finally:
+            code, stderr = stop(daemon)
+        assert code == 0, stderr
+        assert query(site.repo, "SELECT status FROM sync_tasks WHERE task_id = ?", task_id) == [("interrupted",)]
+        [(stopped,)] = query(site.repo, "SELECT payload FROM events WHERE kind = 'daemon.stopped'")
+        assert json.loads(stopped)["interrupted_tasks"] == [task_id]
+
+        daemon = site.start_daemon()
+        try:
+            wait_for(lambda: query(site.repo, "SELECT 1 FROM events WHERE kind = 'sync.requeued' AND subject = ?",
+                                   task_id), what="the task to be queued again")
+            wait_for(lambda: query(site.repo, "SELECT attempts FROM sync_tasks WHERE task_id = ? AND attempts >= 2",
+                                   task_id), what="the second attempt")
+        finally:
+            code, stderr = stop(daemon)
+        assert code == 0, stderr
+        [(started,)] = query(site.repo, "SELECT payload FROM events WHERE kind = 'daemon.started' ORDER BY seq DESC "
+                                        "LIMIT 1")
+        assert json.loads(started)["requeued_tasks"] == [task_id]
+    finally:
+        silent.close()

@@ -28,3 +28,10 @@ def cache_path(config: Config, environ: Mapping[str, str] | None = None) -> Path
     if config.sync_config.cache_path:
         return Path(config.sync_config.cache_path).expanduser()
     return default_data_dir(environ) / "cache.db"
+
+
+def log_file_path(config: Config, environ: Mapping[str, str] | None = None) -> Path:
+    """Return the daemon's log file: monitoring_config.log_file, else logs/tvcat.log under the data directory."""
+    if config.monitoring_config.log_file:
+        return Path(config.monitoring_config.log_file).expanduser()
+    return default_data_dir(environ) / "logs" / "tvcat.log"

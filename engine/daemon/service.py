@@ -26,7 +26,7 @@ from ...catalog import events as ev
 from ...catalog.repository import Repository
 from ...errors import TvcatError
 from ...i18n import N_, _
-from ..config.paths import default_data_dir
+from ..config.paths import log_file_path
 from ..config.schema import Config
 from ..sync.tasks import SyncTask, mark_stale_tasks, queue_task, requeue_interrupted, resolve_source
 from . import children, planner
@@ -146,7 +146,7 @@ class Daemon:
 
     def _open_log_file(self) -> None:
         monitoring = self.options.config.monitoring_config
-        path = Path(monitoring.log_file) if monitoring.log_file else default_data_dir() / "logs" / "tvcat.log"
+        path = log_file_path(self.options.config)
         try:
             self._log = open_log_file(path, monitoring.log_max_bytes, monitoring.log_backup_count)
         except OSError as error:
