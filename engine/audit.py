@@ -1,5 +1,6 @@
 """Audit of the event log: re-hash the chain and check order, seq by seq."""
 
+import sqlite3
 from dataclasses import dataclass
 
 from ..catalog import events as ev
@@ -20,7 +21,15 @@ class AuditReport:
 
 
 def verify_log(repository: Repository) -> AuditReport:
-    """Check every event's hash, link, seq and time; record `audit.verified` and return the report.
+    """Check the event log as check_log does, record `audit.verified`, and return the report."""
+    report = check_log(repository.connection)
+    repository.record(ev.AuditVerified(events_checked=report.events_checked, first_bad_seq=report.first_bad_seq,
+                                       problem=report.problem))
+    return report
+
+
+def check_log(connection: sqlite3.Connection) -> AuditReport:
+    """Check every event's hash, link, seq and time, recording nothing, and return the report.
 
     An event edited or deleted behind the triggers' back breaks the hash of
     that event or the link of the next one, so the first bad seq is exact.
@@ -30,7 +39,7 @@ def verify_log(repository: Repository) -> AuditReport:
     last_time = ""
     bad_seq: int | None = None
     problem: str | None = None
-    for record in ev.iter_events(repository.connection):
+    for record in ev.iter_events(connection):
         checked += 1
         if record.seq != checked:
             bad_seq, problem = record.seq, _("seq {seq} follows {previous}: events are missing").format(
@@ -50,6 +59,4 @@ def verify_log(repository: Repository) -> AuditReport:
         expected_prev = record.hash
         last_time = record.time
 
-    report = AuditReport(checked, bad_seq, problem, expected_prev if bad_seq is None and checked else None)
-    repository.record(ev.AuditVerified(events_checked=checked, first_bad_seq=bad_seq, problem=problem))
-    return report
+    return AuditReport(checked, bad_seq, problem, expected_prev if bad_seq is None and checked else None)

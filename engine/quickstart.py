@@ -6,6 +6,10 @@ of new bars and the final values of the forming bar) and takes an
 incremental backup. Last, it restores the state at the time of the first
 backup into a new database and checks that it equals the first state bit
 for bit.
+
+The steps below `run_quickstart` (importing the sample or a variant of it,
+restoring at a time, verifying every chunk) are shared with the round trip
+of `tvcat test`.
 """
 
 import csv
@@ -13,15 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..catalog.bars import BarColumns
 from ..catalog.repository import Repository
 from ..catalog.series import Series
 from ..errors import InvalidOption, VerifyFailed
 from ..i18n import _
-from .backup import BackupType, create_backup
+from .backup import BackupType, Scope, create_backup
 from .cache import BarCache
-from .importing import import_files
-from .restore import choose_backup_at, parse_point_in_time, restore_backup
-from .verify import verify_repository
+from .importing import ImportReport, import_files
+from .restore import RestoreChoice, choose_backup_at, parse_point_in_time, restore_backup
+from .verify import VerifyReport, verify_repository
 
 SAMPLE_DIR = Path(__file__).parent / "sample_data"
 SAMPLE_FILE = SAMPLE_DIR / "EURUSD60.csv"
@@ -55,7 +60,7 @@ def run_quickstart(directory: Path, say: Callable[[str], None]) -> QuickstartRes
     cache = BarCache(directory / "cache.db")
     series = Series(SAMPLE_SYMBOL, SAMPLE_TIMEFRAME)
     try:
-        first_part = _write_first_part(directory / "EURUSD60-first-part.csv")
+        first_part = write_first_part(directory / "EURUSD60-first-part.csv")
         say(_("1. import {file}: the sample without its last {count} bars, the last bar still forming").format(
             file=first_part.name, count=HELD_BACK_BARS))
         _import(repository, cache, first_part, say)
@@ -74,27 +79,18 @@ def run_quickstart(directory: Path, say: Callable[[str], None]) -> QuickstartRes
             backup_id=second.backup_id, windows=second.windows_written, size=second.bytes_written))
 
         committed_at = repository.backup(first.backup_id).committed_at
-        point = parse_point_in_time(committed_at)
-        choice = choose_backup_at(repository, point, _scope_all())
         restored_path = directory / "restored-at-first-backup.db"
-        restore_backup(repository, choice, restored_path, requested_at=committed_at)
+        choice = restore_at(repository, committed_at, restored_path)
         say(_("5. restore --at {at}: chose {backup_id}, wrote {path}").format(
             at=committed_at, backup_id=choice.backup.backup_id, path=restored_path))
 
-        restored = BarCache(restored_path)
-        try:
-            restored_state = restored.read_bars(series)
-        finally:
-            restored.close()
+        restored_state = read_restored_bars(restored_path, series)
         if not restored_state.bit_equal(first_state):
             raise VerifyFailed(detail=_("the restored state differs from the state at the first backup"))
         say(_("6. compared: all {count} restored bars equal the first state bit for bit").format(
             count=len(restored_state)))
 
-        report = verify_repository(repository, read_data=True)
-        if not report.ok:
-            raise VerifyFailed(detail=_("verify found faults in {backups}").format(
-                backups=", ".join(report.broken_backups)))
+        report = verify_all_data(repository)
         say(_("7. verify --read-data: {count} backups sound").format(count=report.backups_checked))
         return QuickstartResult(directory, first.backup_id, second.backup_id, restored_path, len(restored_state))
     finally:
@@ -102,28 +98,68 @@ def run_quickstart(directory: Path, say: Callable[[str], None]) -> QuickstartRes
         repository.close()
 
 
-def _scope_all():
-    from .backup import Scope
-
-    return Scope()
-
-
 def _import(repository: Repository, cache: BarCache, path: Path, say: Callable[[str], None]) -> None:
-    for report in import_files(repository, cache, [path], symbol=SAMPLE_SYMBOL, timeframe=SAMPLE_TIMEFRAME,
-                               tz=SAMPLE_ZONE):
-        say(_("   {rows} rows read: {new} new, {changed} changed, {unchanged} unchanged").format(
-            rows=report.rows_read, new=report.bars_inserted, changed=report.bars_updated,
-            unchanged=report.bars_unchanged))
+    report = import_sample(repository, cache, path)
+    say(_("   {rows} rows read: {new} new, {changed} changed, {unchanged} unchanged").format(
+        rows=report.rows_read, new=report.bars_inserted, changed=report.bars_updated,
+        unchanged=report.bars_unchanged))
 
 
-def _write_first_part(path: Path) -> Path:
+def import_sample(repository: Repository, cache: BarCache, path: Path) -> ImportReport:
+    """Import `path`, the bundled sample or a variant of it, with the sample's symbol, timeframe and zone."""
+    [report] = import_files(repository, cache, [path], symbol=SAMPLE_SYMBOL, timeframe=SAMPLE_TIMEFRAME,
+                            tz=SAMPLE_ZONE)
+    return report
+
+
+def restore_at(repository: Repository, at: str, target: Path) -> RestoreChoice:
+    """Restore the latest backup committed at or before `at`, an events.time text, into `target`."""
+    choice = choose_backup_at(repository, parse_point_in_time(at), Scope())
+    restore_backup(repository, choice, target, requested_at=at)
+    return choice
+
+
+def read_restored_bars(path: Path, series: Series) -> BarColumns:
+    """Return the bars of `series` in the restored database at `path`."""
+    restored = BarCache(path)
+    try:
+        return restored.read_bars(series)
+    finally:
+        restored.close()
+
+
+def verify_all_data(repository: Repository) -> VerifyReport:
+    """Verify every backup, decoding every chunk as `verify --read-data` does.
+
+    Raises VerifyFailed naming the broken backups.
+    """
+    report = verify_repository(repository, read_data=True)
+    if not report.ok:
+        raise VerifyFailed(detail=_("verify found faults in {backups}").format(
+            backups=", ".join(report.broken_backups)))
+    return report
+
+
+def read_sample_rows() -> list[list[str]]:
+    """Return the rows of the bundled sample, the header row first."""
+    with SAMPLE_FILE.open(newline="", encoding="utf-8") as source:
+        return list(csv.reader(source))
+
+
+def write_sample_rows(path: Path, rows: list[list[str]]) -> Path:
+    """Write `rows`, the header row first, as a CSV file in the sample's format."""
+    with path.open("w", newline="", encoding="utf-8") as target:
+        csv.writer(target, lineterminator="\n").writerows(rows)
+    return path
+
+
+def write_first_part(path: Path) -> Path:
     """Write the sample without its last bars, its new last bar as it looked while forming.
 
     The forming bar has the real open, a close halfway to the final close,
     high and low that bound both, and half the final tick volume.
     """
-    with SAMPLE_FILE.open(newline="", encoding="utf-8") as source:
-        rows = list(csv.reader(source))
+    rows = read_sample_rows()
     header, body = rows[0], rows[1:-HELD_BACK_BARS]
     date, clock, open_, high, low, close, volume = body[-1]
     forming_close = round((float(open_) + float(close)) / 2, 5)
@@ -132,6 +168,4 @@ def _write_first_part(path: Path) -> Path:
         f"{max(float(open_), forming_close):.5f}", f"{min(float(open_), forming_close):.5f}",
         f"{forming_close:.5f}", str(int(volume) // 2),
     ]
-    with path.open("w", newline="", encoding="utf-8") as target:
-        csv.writer(target, lineterminator="\n").writerows([header, *body])
-    return path
+    return write_sample_rows(path, [header, *body])
