@@ -232,6 +232,7 @@ class EmailChannel(Section, frozen=True):
     smtp_password: Secret | None = None
     sender: str = "tvcat@localhost"
     recipients: tuple[str, ...] = ()
+    timeout_seconds: PositiveFloat = 30.0
 
 
 class WebhookChannel(Section, frozen=True):
