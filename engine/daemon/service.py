@@ -3,9 +3,9 @@
 One loop in the main thread wakes every LOOP_SECONDS. It starts due jobs as
 child processes, queues the tasks of sync tiers, starts a child that runs
 queued tasks, evaluates alert rules in a worker thread, and appends new
-events to the log file. On a stop signal it takes no new work, gives running
-children the grace period, then interrupts them; tasks they could not finish
-are recorded as interrupted and queued again when the next daemon starts.
+events to the log file. On a stop signal it takes no new work and gives
+running children the grace period, then interrupts them. Tasks they could not
+finish are recorded as interrupted and queued again when the next daemon starts.
 """
 
 import fcntl
@@ -82,7 +82,7 @@ class Daemon:
         self._log = None
 
     async def run(self) -> None:
-        """Run until a stop signal; raise DaemonAlreadyRunning when another daemon holds the repository."""
+        """Run until a stop signal; raise DaemonAlreadyRunning when another daemon has the repository locked."""
         self._take_daemon_lock()
         try:
             await self._run_locked()
@@ -130,7 +130,7 @@ class Daemon:
         config = self.options.config
         self._open_log_file()
         mark_stale_tasks(repository)
-        requeued = requeue_interrupted(repository, _("interrupted when the daemon stopped; run again at start"))
+        requeued = requeue_interrupted(repository, _("interrupted when an earlier daemon stopped; queued again at this start"))
         jobs, errors = scheduled_jobs(config)
         self.state.schedule_errors = errors
         record = repository.record(ev.DaemonStarted(
@@ -150,7 +150,7 @@ class Daemon:
         try:
             self._log = open_log_file(path, monitoring.log_max_bytes, monitoring.log_backup_count)
         except OSError as error:
-            # The log file is a convenience; the event log holds everything it would.
+            # The log file is a convenience, because the event log contains every line it would.
             logger.warning("cannot open the log file %s: %s", path, error.strerror)
 
     def _start_monitoring(self):
@@ -343,7 +343,7 @@ class Daemon:
 
 
 def _job_detail(output) -> str | None:
-    """A short summary of a child's JSON output: the backup id, or the verify and prune figures."""
+    """Summarize a child's JSON output: the backup id, or the verify and prune figures."""
     if not isinstance(output, dict):
         return None
     if "backup_id" in output:

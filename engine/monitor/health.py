@@ -269,7 +269,7 @@ def check_disk(paths: list[Path], min_free_gb: float | None) -> CheckResult:
             device = os.stat(existing).st_dev
             free_gb = psutil.disk_usage(str(existing)).free / 1e9
         except OSError as error:
-            result.fail(DEGRADED, _("cannot measure the free disk under {path}: {error}").format(
+            result.fail(DEGRADED, _("cannot measure the free disk space under {path}: {error}").format(
                 path=existing, error=error.strerror or error))
             continue
         if device in seen_devices:

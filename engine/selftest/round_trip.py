@@ -61,8 +61,8 @@ def check_round_trip(setup: Setup) -> Outcome:
     seconds = time.monotonic() - started
     return passed(_(
         "full backup of {full} bars, then an incremental backup of {added} new and {changed} changed bars; "
-        "restores at the full backup's time and of the latest backup ({latest} bars) equal the imported bars "
-        "bit for bit; verify --read-data found no fault; {seconds:.1f} s"
+        "the restore at the full backup's time and the restore of the latest backup ({latest} bars) both equal "
+        "the imported bars bit for bit; verify --read-data found no fault; {seconds:.1f} s"
     ).format(full=counts.full_backup_bars, added=counts.bars_added, changed=counts.bars_changed,
              latest=counts.latest_backup_bars, seconds=seconds))
 

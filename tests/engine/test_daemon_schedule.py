@@ -35,7 +35,7 @@ def runs(expression: str, zone: ZoneInfo, start: datetime, count: int) -> list[d
     return found
 
 
-def test_tzdata_has_the_changes_these_tests_expect():
+def test_tzdata_dst_dates():
     assert utc(2026, 3, 29, 0, 59).astimezone(LONDON).utcoffset() == timedelta(0)
     assert utc(2026, 3, 29, 1, 0).astimezone(LONDON).utcoffset() == timedelta(hours=1)
     assert utc(2026, 10, 25, 1, 0).astimezone(LONDON).utcoffset() == timedelta(0)
@@ -43,21 +43,21 @@ def test_tzdata_has_the_changes_these_tests_expect():
     assert utc(2026, 4, 5, 3, 0).astimezone(SANTIAGO).utcoffset() == timedelta(hours=-4)
 
 
-def test_fixed_time_in_the_spring_gap_runs_at_the_next_valid_instant():
+def test_fixed_time_in_spring_gap():
     # 01:30 does not exist in London on 2026-03-29: clocks go from 01:00 GMT to 02:00 BST.
     assert runs("30 1 * * *", LONDON, utc(2026, 3, 28, 12), 3) == [
         utc(2026, 3, 29, 1, 0), utc(2026, 3, 30, 0, 30), utc(2026, 3, 31, 0, 30),
     ]
 
 
-def test_fixed_time_repeated_in_autumn_runs_once():
+def test_fixed_time_repeated_in_autumn():
     # 01:30 happens twice in London on 2026-10-25: at 00:30 UTC (BST) and 01:30 UTC (GMT).
     assert runs("30 1 * * *", LONDON, utc(2026, 10, 24, 12), 3) == [
         utc(2026, 10, 25, 0, 30), utc(2026, 10, 26, 1, 30), utc(2026, 10, 27, 1, 30),
     ]
 
 
-def test_sub_hourly_job_follows_elapsed_time_through_both_changes():
+def test_sub_hourly_job_elapsed_time():
     spring = runs("*/30 * * * *", LONDON, utc(2026, 3, 29, 0, 0), 3)
     assert [b - a for a, b in zip(spring, spring[1:])] == [timedelta(minutes=30)] * 2
     assert spring[0] == utc(2026, 3, 29, 0, 30)
@@ -66,20 +66,20 @@ def test_sub_hourly_job_follows_elapsed_time_through_both_changes():
     assert autumn == [utc(2026, 10, 25, 0, 0) + timedelta(minutes=30 * n) for n in range(6)]
 
 
-def test_hourly_job_runs_in_both_copies_of_the_repeated_hour():
+def test_hourly_job_repeated_hour():
     assert runs("0 * * * *", LONDON, utc(2026, 10, 24, 23, 30), 3) == [
         utc(2026, 10, 25, 0, 0), utc(2026, 10, 25, 1, 0), utc(2026, 10, 25, 2, 0),
     ]
 
 
-def test_midnight_job_in_santiago_when_midnight_does_not_exist():
+def test_santiago_midnight_gap():
     # On 2026-09-06 Santiago's clocks go from 00:00 -04 to 01:00 -03.
     assert runs("0 0 * * *", SANTIAGO, utc(2026, 9, 4, 12), 3) == [
         utc(2026, 9, 5, 4, 0), utc(2026, 9, 6, 4, 0), utc(2026, 9, 7, 3, 0),
     ]
 
 
-def test_evening_job_in_santiago_when_the_hour_repeats():
+def test_santiago_repeated_evening():
     # On 2026-04-05 at 00:00 -03 the clocks go back to 23:00 -04 on April 4th: 23:30 happens twice.
     assert runs("30 23 * * *", SANTIAGO, utc(2026, 4, 4, 12), 2) == [
         utc(2026, 4, 5, 2, 30), utc(2026, 4, 6, 3, 30),
@@ -128,7 +128,9 @@ def test_jobs_from_the_guide_configuration():
 def test_without_tiers_one_sync_job_uses_sync_interval():
     jobs, _ = scheduled_jobs(load_config_text("sync_config:\n  sync_interval: 120\n"))
     assert [(job.name, job.schedule) for job in jobs] == [("sync:primary", IntervalSchedule(120.0))]
-    assert tier_priority("medium") == 2 and tier_priority("Low_priority") == 3 and tier_priority("nightly") == 2
+    assert tier_priority("medium") == 2
+    assert tier_priority("Low_priority") == 3
+    assert tier_priority("nightly") == 2
 
 
 def test_disabled_schedules_give_no_jobs():
