@@ -83,7 +83,7 @@ def test_selftest_real_repository_passes(copy_cli, setup_copy):
         f"cache {setup_copy / 'cache.db'} opens read-only and its directory is writable"
     )
     assert checks["catalog"]["detail"].startswith("event log intact: ")
-    assert "(3728 bars) equal the imported bars bit for bit" in checks["round_trip"]["detail"]
+    assert "(3728 bars) both equal the imported bars bit for bit" in checks["round_trip"]["detail"]
 
 
 def test_selftest_json_shape(copy_cli):
