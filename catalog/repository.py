@@ -1,8 +1,10 @@
 """A repository: catalog.db (the event log and its projections) beside the object store."""
 
 import json
+import re
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import AmbiguousBackupId, BackupNotFound, DatabaseUnavailable, ManifestMismatch, RepositoryNotFound
@@ -13,6 +15,7 @@ from .objects import LocalObjectStore
 from .projections import apply_event
 
 CATALOG_FILE = "catalog.db"
+_GUIDE_ID_PATTERN = re.compile(r"backup_(?P<type>full|incremental|differential|snapshot)_(?P<seconds>[0-9]{1,11})")
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,12 @@ class BackupRow:
     chunks_written: int | None
     bytes_written: int | None
     duration_seconds: float | None
+
+    @property
+    def guide_id(self) -> str:
+        """The id in the original guide's form, `backup_<type>_<unix seconds of the start>`, which restore accepts."""
+        started = datetime.strptime(self.backup_id[:15], "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
+        return f"backup_{self.type}_{int(started.timestamp())}"
 
 
 _BACKUP_COLUMNS = ", ".join(BackupRow.__dataclass_fields__)
@@ -103,7 +112,14 @@ class Repository:
         return _backup_row(row)
 
     def find_backup(self, prefix: str) -> BackupRow:
-        """Return the committed backup whose id is `prefix` or starts with it."""
+        """Return the committed backup whose id is `prefix` or starts with it.
+
+        The original guide's ids, `backup_<type>_<unix seconds>`, name the
+        backup of that type started in that second.
+        """
+        guide_style = _GUIDE_ID_PATTERN.fullmatch(prefix)
+        if guide_style is not None:
+            return self._find_guide_style(prefix, guide_style["type"], int(guide_style["seconds"]))
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         rows = self.connection.execute(
             f"SELECT {_BACKUP_COLUMNS} FROM backups WHERE status = 'committed' "
@@ -118,6 +134,19 @@ class Repository:
         if len(rows) > 1:
             shown = ", ".join(row[0] for row in rows[:5]) + (", ..." if len(rows) > 5 else "")
             raise AmbiguousBackupId(prefix=prefix, matches=shown)
+        return _backup_row(rows[0])
+
+    def _find_guide_style(self, name: str, backup_type: str, seconds: int) -> BackupRow:
+        started = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y%m%dT%H%M%S.")
+        rows = [row for row in self.connection.execute(
+            f"SELECT {_BACKUP_COLUMNS} FROM backups WHERE status = 'committed' AND type = ? "
+            "AND substr(backup_id, 1, 16) = ? ORDER BY backup_id",
+            (backup_type, started),
+        )]
+        if not rows:
+            raise BackupNotFound(backup_id=name)
+        if len(rows) > 1:
+            raise AmbiguousBackupId(prefix=name, matches=", ".join(row[0] for row in rows[:5]))
         return _backup_row(rows[0])
 
     def latest_backup(self, symbols, timeframes, types: tuple[str, ...] | None = None) -> BackupRow | None:

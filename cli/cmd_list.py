@@ -34,7 +34,8 @@ def list_backups(app, verbose, show_all, as_json):
                      repository.connection.execute(
                          "SELECT backup_id, forgotten_at, rule, timezone FROM forgotten_backups")}
     if as_json:
-        print_json([{**backup.__dict__, "forgotten": forgotten.get(backup.backup_id)} for backup in backups])
+        print_json([{**backup.__dict__, "guide_id": backup.guide_id, "forgotten": forgotten.get(backup.backup_id)}
+                    for backup in backups])
         return
     if not backups:
         click.echo(_("no backups yet: take one with `tvcat backup --type full`"))
@@ -42,7 +43,7 @@ def list_backups(app, verbose, show_all, as_json):
 
     columns = [_("id"), _("type"), _("committed (UTC)"), _("series"), _("bars"), _("added")]
     if verbose:
-        columns += [_("parent"), _("scope"), _("windows written"), _("new chunks"), _("seconds")]
+        columns += [_("guide-style id"), _("parent"), _("scope"), _("windows written"), _("new chunks"), _("seconds")]
     if show_all:
         columns += [_("forgotten (UTC)"), _("rule")]
     rows = []
@@ -51,7 +52,7 @@ def list_backups(app, verbose, show_all, as_json):
                format_bytes(backup.bytes_written)]
         if verbose:
             scope = "{} / {}".format(",".join(backup.symbols or ["*"]), ",".join(backup.timeframes or ["*"]))
-            row += [backup.parent_id or "", scope, backup.windows_written, backup.chunks_written,
+            row += [backup.guide_id, backup.parent_id or "", scope, backup.windows_written, backup.chunks_written,
                     f"{backup.duration_seconds:.2f}"]
         if show_all:
             gone = forgotten.get(backup.backup_id)

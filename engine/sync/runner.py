@@ -28,7 +28,7 @@ from ..config import Config
 from ..importers.timeparse import format_utc
 from ..restore import PointInTime, choose_backup_at, restore_backup
 from ..retention.auto_cleanup import cleanup_before_backup
-from ..sources.base import SourceUnavailable
+from ..sources.base import SourceUnavailable, SymbolNotFound
 from ..sources.registry import create_source
 from .resources import ResourcesExhausted, wait_for_resources
 from .tasks import NoRemoteConfigured, SyncTask, load_task, mark_stale_tasks, queued_task_ids
@@ -156,11 +156,16 @@ async def _source_to_cache(repository, cache_path, config, task, started, progre
         series_list = await _select_series(source, task)
         cache = BarCache(cache_path)
         skip = frozenset() if task.since is not None else _known_file_hashes(repository, cache.cache_id, task.source)
-        results, notes, files = [], [], []
+        results, notes, files, missing = [], [], [], []
         for series in series_list:
             try:
                 result, outcome = await sync_series(repository, cache, source, task.source, series, task,
                                                     config.sync_config, skip, progress)
+            except SymbolNotFound as error:
+                # As freqtrade's download does, a pair the source lacks is reported and the others go on.
+                missing.append(error)
+                notes.append(str(error))
+                continue
             except BaseException as error:
                 error.partial_series = results + getattr(error, "partial_series", [])
                 raise
@@ -172,6 +177,8 @@ async def _source_to_cache(repository, cache_path, config, task, started, progre
                 notes.append(_(
                     "{symbol} {timeframe}: the source has no bars before {first}, later than the requested start"
                 ).format(symbol=series.symbol, timeframe=series.timeframe, first=_utc(result.first_ts)))
+        if missing and not results:
+            raise missing[0]
         return ev.SyncCompleted(
             task_id=task.task_id, series=results, duration_seconds=time.monotonic() - started, notes=notes,
             files=[] if task.dry_run else files, cache_id=cache.cache_id,
