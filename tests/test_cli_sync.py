@@ -51,6 +51,21 @@ def test_sync_csv_directory(cli, exports, cache_path):
     assert bar_count(cache_path) == sum(s["bars_inserted"] for s in completed["series"])
 
 
+def test_sync_skips_missing_series_with_note(cli, exports):
+    some = cli("sync", "--source", f"csv:{exports}", "--target", "cache", "--symbols",
+               "BINANCE:BTCUSDT,BINANCE:ETHUSDT", "--timeframes", "15,60", "--json")
+    none = cli("sync", "--source", f"csv:{exports}", "--target", "cache", "--symbols", "BINANCE:ETHUSDT",
+               "--timeframes", "15,60")
+
+    assert some.returncode == 0, some.stderr
+    completed = json.loads(some.stdout)
+    assert [(s["symbol"], s["timeframe"]) for s in completed["series"]] == [("BINANCE:BTCUSDT", "60")]
+    assert len(completed["notes"]) == 3
+    assert "has no series BINANCE:ETHUSDT 60" in completed["notes"][-1]
+    assert none.returncode == 4
+    assert "has no series BINANCE:ETHUSDT 15" in none.stderr
+
+
 def test_sync_skips_unchanged_files(cli, exports):
     assert cli("sync", "--source", f"csv:{exports}", "--target", "cache").returncode == 0
     silver = exports / "TVC_SILVER, 1W.csv"
