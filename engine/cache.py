@@ -265,3 +265,26 @@ def _rows(bars: BarColumns) -> Iterator[tuple]:
 def connect_readonly(path: Path | str) -> sqlite3.Connection:
     """Open cache.db read-only for queries that must not create it."""
     return sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+
+
+def series_last_bars(connection: sqlite3.Connection) -> list[tuple[str, str, int]]:
+    """Return (symbol, timeframe, newest bar time) for every series of a cache.
+
+    It walks the primary key from one series to the next, so it costs two
+    index searches per series instead of a scan of every bar, which a
+    GROUP BY would need. /metrics and the stale-data alert call it often.
+    """
+    series = []
+    row = connection.execute("SELECT symbol, timeframe FROM bars ORDER BY symbol, timeframe LIMIT 1").fetchone()
+    while row is not None:
+        symbol, timeframe = row
+        (last_ts,) = connection.execute(
+            "SELECT max(ts) FROM bars WHERE symbol = ? AND timeframe = ?", (symbol, timeframe)
+        ).fetchone()
+        series.append((symbol, timeframe, last_ts))
+        row = connection.execute(
+            "SELECT symbol, timeframe FROM bars WHERE (symbol, timeframe) > (?, ?) "
+            "ORDER BY symbol, timeframe LIMIT 1",
+            (symbol, timeframe),
+        ).fetchone()
+    return series

@@ -20,7 +20,7 @@ from ...catalog import events as ev
 from ...catalog.repository import Repository
 from ...errors import InvalidInput
 from ...i18n import N_
-from ..cache import connect_readonly
+from ..cache import connect_readonly, series_last_bars
 from ..config.checks import ALERT_METRICS
 from ..config.schema import AlertRule
 
@@ -132,7 +132,7 @@ def measure_data_age_hours(context: MeasureContext) -> float | None:
 
     connection = connect_readonly(context.cache_path)
     try:
-        last_bar_times = _last_bar_times(connection)
+        last_bar_times = [last_ts for _, _, last_ts in series_last_bars(connection)]
     finally:
         connection.close()
 
@@ -142,27 +142,6 @@ def measure_data_age_hours(context: MeasureContext) -> float | None:
     return (context.now.timestamp() - oldest) / SECONDS_PER_HOUR
 
 
-def _last_bar_times(connection: sqlite3.Connection) -> list[int]:
-    """Return the last bar time of each series, in Unix seconds.
-
-    It steps from one series to the next along the primary key (symbol,
-    timeframe, ts), so it reads two index entries per series instead of
-    scanning every bar, as `GROUP BY` would.
-    """
-    times = []
-    row = connection.execute("SELECT symbol, timeframe FROM bars ORDER BY symbol, timeframe LIMIT 1").fetchone()
-    while row is not None:
-        symbol, timeframe = row
-        (last_ts,) = connection.execute(
-            "SELECT max(ts) FROM bars WHERE symbol = ? AND timeframe = ?", (symbol, timeframe)
-        ).fetchone()
-        times.append(last_ts)
-        row = connection.execute(
-            "SELECT symbol, timeframe FROM bars WHERE (symbol, timeframe) > (?, ?) "
-            "ORDER BY symbol, timeframe LIMIT 1",
-            (symbol, timeframe),
-        ).fetchone()
-    return times
 
 
 MEASURES: dict[str, Callable[[MeasureContext], float | None]] = {

@@ -19,7 +19,7 @@ from prometheus_client.registry import CollectorRegistry
 from ...catalog import events as ev
 from ...catalog.repository import CATALOG_FILE
 from ...catalog.repository import connect_readonly as connect_catalog
-from ..cache import connect_readonly as connect_cache
+from ..cache import connect_readonly as connect_cache, series_last_bars
 from ..config import Config
 from ..config.checks import redact_url
 from ..config.schema import BACKUP_TYPE_NAMES
@@ -256,24 +256,3 @@ def _single_gauge(connection: sqlite3.Connection, name: str, documentation: str,
     return GaugeMetricFamily(name, documentation, value=value, unit=unit)
 
 
-def series_last_bars(connection: sqlite3.Connection) -> list[tuple[str, str, int]]:
-    """Return (symbol, timeframe, newest bar time) for every series of a cache.
-
-    It walks the primary key from one series to the next, so a scrape costs
-    two index searches per series instead of a scan of every bar, which a
-    GROUP BY would need.
-    """
-    series = []
-    row = connection.execute("SELECT symbol, timeframe FROM bars ORDER BY symbol, timeframe LIMIT 1").fetchone()
-    while row is not None:
-        symbol, timeframe = row
-        (last_ts,) = connection.execute(
-            "SELECT max(ts) FROM bars WHERE symbol = ? AND timeframe = ?", (symbol, timeframe)
-        ).fetchone()
-        series.append((symbol, timeframe, last_ts))
-        row = connection.execute(
-            "SELECT symbol, timeframe FROM bars WHERE (symbol, timeframe) > (?, ?) "
-            "ORDER BY symbol, timeframe LIMIT 1",
-            (symbol, timeframe),
-        ).fetchone()
-    return series
