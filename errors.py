@@ -102,6 +102,14 @@ class BackupNotFound(NotFound):
     template = N_("backup {backup_id!r} not found: run `tvcat list backups` to see the ids")
 
 
+class BackupForgotten(NotFound):
+    template = N_(
+        "backup {backup_id} was forgotten by prune at {forgotten_at} (rule {rule}) and cannot be restored, because "
+        "garbage collection deletes its objects; `tvcat list backups` shows the kept backups and "
+        "`tvcat list backups --all` the forgotten ones"
+    )
+
+
 class AmbiguousBackupId(NotFound):
     template = N_(
         "backup id prefix {prefix!r} is ambiguous: it matches {matches}; type more characters"

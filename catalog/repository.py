@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..errors import AmbiguousBackupId, BackupNotFound, DatabaseUnavailable, ManifestMismatch, RepositoryNotFound
+from ..errors import AmbiguousBackupId, BackupForgotten, BackupNotFound, DatabaseUnavailable, ManifestMismatch, RepositoryNotFound
 from . import events as ev
 from . import schema
 from .manifests import Manifest, State, apply_manifest, decode_manifest
@@ -130,11 +130,23 @@ class Repository:
         if exact:
             return _backup_row(exact[0])
         if not rows:
+            self._raise_if_forgotten(prefix, escaped)
             raise BackupNotFound(backup_id=prefix)
         if len(rows) > 1:
             shown = ", ".join(row[0] for row in rows[:5]) + (", ..." if len(rows) > 5 else "")
             raise AmbiguousBackupId(prefix=prefix, matches=shown)
         return _backup_row(rows[0])
+
+    def _raise_if_forgotten(self, prefix: str, escaped: str) -> None:
+        """Raise BackupForgotten when `prefix` names exactly one backup that a prune forgot."""
+        rows = self.connection.execute(
+            "SELECT f.backup_id, f.forgotten_at, f.rule FROM forgotten_backups f "
+            "WHERE f.backup_id = ? OR f.backup_id LIKE ? ESCAPE '\\' ORDER BY f.backup_id LIMIT 2",
+            (prefix, escaped + "%"),
+        ).fetchall()
+        if len(rows) == 1:
+            backup_id, forgotten_at, rule = rows[0]
+            raise BackupForgotten(backup_id=backup_id, forgotten_at=forgotten_at, rule=rule)
 
     def _find_guide_style(self, name: str, backup_type: str, seconds: int) -> BackupRow:
         started = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y%m%dT%H%M%S.")

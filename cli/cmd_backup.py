@@ -47,9 +47,11 @@ def scope_options(function):
 @click.option("--type", "backup_type", type=click.Choice([t.value for t in BackupType]), default="incremental",
               show_default=True, help=_("Backup type."))
 @scope_options
+@click.option("--allow-shrink", is_flag=True,
+              help=_("Back up even when series lost bars or are missing since the last backup that held them."))
 @click.option("--json", "as_json", is_flag=True, help=_("Print the result as JSON."))
 @click.pass_obj
-def backup_command(app, backup_type, symbols, timeframes, as_json):
+def backup_command(app, backup_type, symbols, timeframes, allow_shrink, as_json):
     scope = parse_scope(symbols, timeframes)
     app.reject_dry_run("tvcat backup")
     settings = app.config.backup_config
@@ -69,10 +71,10 @@ def backup_command(app, backup_type, symbols, timeframes, as_json):
                 bar.update(task, description=series or _("committing"), completed=done, total=total)
 
             result = create_backup(repository, cache, BackupType(backup_type), scope, progress=report,
-                                   compression_level=settings.compression_level)
+                                   compression_level=settings.compression_level, allow_shrink=allow_shrink)
     else:
         result = create_backup(repository, cache, BackupType(backup_type), scope,
-                               compression_level=settings.compression_level)
+                               compression_level=settings.compression_level, allow_shrink=allow_shrink)
     verification = verify_new_backup(repository, result.backup_id, settings.verification)
 
     if as_json:

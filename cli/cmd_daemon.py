@@ -1,5 +1,7 @@
 """`tvcat daemon`: run the configured schedules until SIGTERM or SIGINT."""
 
+import logging
+
 import anyio
 import click
 
@@ -33,6 +35,10 @@ def daemon_command(app, verbose_here):
     options = DaemonOptions(config=config, config_path=app.loaded.file.resolve() if app.loaded.file else None,
                             repo=app.repo.resolve(), cache=app.cache.resolve(),
                             say=lambda line: click.echo(line, err=True), verbose=verbose)
+
+    # A service reports its warnings, such as alerts sent to the log channel, without -v too.
+    if logging.getLogger().level > logging.WARNING:
+        logging.getLogger().setLevel(logging.WARNING)
 
     jobs, errors = scheduled_jobs(config)
     click.echo(_("tvcat daemon on {repo}, cache {cache}").format(repo=app.repo, cache=app.cache), err=True)

@@ -182,13 +182,14 @@ def tasks_group():
 
 
 @tasks_group.command("cancel", help=_(
-    "Cancel a queued sync task, or every queued task with --all.\n\n"
+    "Cancel a queued or interrupted sync task, or all of them with --all; a daemon does not run a cancelled "
+    "task again.\n\n"
     "\b\n"
     "Examples:\n"
     "  tvcat tasks cancel --all"
 ))
 @click.argument("task_id", required=False)
-@click.option("--all", "cancel_all", is_flag=True, help=_("Cancel every queued task."))
+@click.option("--all", "cancel_all", is_flag=True, help=_("Cancel every queued or interrupted task."))
 @click.pass_obj
 def cancel_command(app, task_id, cancel_all):
     if (task_id is None) == (not cancel_all):

@@ -44,6 +44,13 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo(_("tvcat: interrupted"), err=True)
         sys.exit(EXIT_INTERRUPTED)
+    except OSError as error:
+        # A file system failure, such as a damaged repository layout, is not a bug in tvcat.
+        logging.getLogger("tvcat").info("file system error", exc_info=True)
+        click.echo(_("tvcat: error: {path}: {reason}; check that this path exists, is of the right kind "
+                     "(file or directory) and is writable").format(
+            path=error.filename or "-", reason=error.strerror or error), err=True)
+        sys.exit(EXIT_ERROR)
     except Exception:
         logging.getLogger("tvcat").debug("unexpected error", exc_info=True)
         traceback.print_exc()

@@ -41,6 +41,7 @@ from ..i18n import _
 from .cache import BarCache, CacheSnapshot
 from .retention.locks import repository_lock
 from .space_reserve import ensure_reserve, is_disk_full, release_reserve
+from .shrink_guard import check_no_shrink
 
 logger = logging.getLogger(__name__)
 
@@ -127,18 +128,23 @@ def create_backup(
     progress: ProgressCallback | None = None,
     compression_level: int = DEFAULT_ZSTD_LEVEL,
     lock_wait_seconds: float = 3600.0,
+    allow_shrink: bool = False,
 ) -> BackupResult:
     """Take a backup of the cache into the repository and commit it, compressing new chunks at `compression_level`.
 
     An incremental or differential backup with no earlier backup of the same
     scope to build on is taken as a full backup, and the result notes it.
-    Raises NothingToBackUp when the scope selects no bars. A failure after
-    `backup.started` appends `backup.failed` and re-raises.
+    Raises NothingToBackUp when the scope selects no bars, and CacheShrank,
+    before recording anything, when a series lost bars since the backups
+    before it, unless `allow_shrink` is set. A failure after `backup.started`
+    appends `backup.failed` and re-raises.
     """
     # Shared with other backups and exclusive of prune, so garbage collection never
     # deletes an object that this backup reuses or has just written.
     with repository_lock(repository, "backup", exclusive=False, wait_seconds=lock_wait_seconds):
         ensure_reserve(repository)
+        if not allow_shrink:
+            check_no_shrink(repository, cache, scope)
         return _create_backup(repository, cache, backup_type, scope, progress, compression_level)
 
 

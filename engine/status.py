@@ -53,9 +53,7 @@ def _repository_status(repository: Repository) -> dict[str, Any]:
         "WHERE kind LIKE '%.failed' ORDER BY seq DESC LIMIT 1"
     ).fetchone()
     event_count = connection.execute("SELECT count(*) FROM events").fetchone()[0]
-    stored = connection.execute(
-        "SELECT coalesce(sum(bytes_written), 0) FROM backups WHERE status = 'committed'"
-    ).fetchone()[0]
+    stored = repository_bytes(connection)
     return {
         "path": str(repository.path),
         "events": event_count,
@@ -64,3 +62,20 @@ def _repository_status(repository: Repository) -> dict[str, Any]:
         "last_failure": None if failure is None else {
             "time": failure[0], "kind": failure[1], "subject": failure[2], "error": failure[3]},
     }
+
+
+def repository_bytes(connection) -> int:
+    """Return the bytes of the object files, as the log knows them: all written, less all collected.
+
+    Every committed backup, forgotten ones included, records the bytes of
+    the objects it wrote, and every garbage collection the bytes it freed.
+    Objects of a backup that failed half-way are not counted until a
+    collection deletes them.
+    """
+    written = connection.execute(
+        "SELECT coalesce(sum(bytes_written), 0) FROM backups WHERE committed_at IS NOT NULL"
+    ).fetchone()[0]
+    freed = connection.execute(
+        "SELECT coalesce(sum(json_extract(payload, '$.bytes_freed')), 0) FROM events WHERE kind = 'gc.completed'"
+    ).fetchone()[0]
+    return max(written - freed, 0)

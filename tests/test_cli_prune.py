@@ -77,3 +77,32 @@ def test_grace_nan_rejected(cli, sample_import_arguments, repo_path):
     assert result.returncode == 2
     assert "nan is not a number of seconds" in result.stderr
     assert (repo_path / "catalog.db").read_bytes() == before
+
+
+def test_stored_bytes_equal_object_files_after_prune(cli, sample_import_arguments, tradingview_files, repo_path):
+    assert cli("import", *sample_import_arguments).returncode == 0
+    assert cli("backup", "--type", "full").returncode == 0
+    for path in tradingview_files[:2]:
+        assert cli("import", path).returncode == 0
+        assert cli("backup", "--type", "full").returncode == 0
+    assert cli("prune", "--keep-last", "1", "--grace-seconds", "0").returncode == 0
+
+    status = json.loads(cli("status", "--json").stdout)
+    on_disk = sum(path.stat().st_size for path in (repo_path / "objects").rglob("*") if path.is_file())
+
+    assert status["repository"]["bytes_stored"] == on_disk
+
+
+def test_restore_of_forgotten_backup_says_so(cli, sample_import_arguments, tmp_path):
+    assert cli("import", *sample_import_arguments).returncode == 0
+    assert cli("backup", "--type", "full").returncode == 0
+    assert cli("backup", "--type", "full").returncode == 0
+    first = json.loads(cli("list", "backups", "--json").stdout)[0]["backup_id"]
+    assert cli("prune", "--keep-last", "1").returncode == 0
+
+    restored = cli("restore", first, "--target-db", tmp_path / "old.db")
+
+    assert restored.returncode == 4
+    assert f"backup {first} was forgotten by prune at " in restored.stderr
+    assert "(rule " in restored.stderr
+    assert not (tmp_path / "old.db").exists()

@@ -117,7 +117,7 @@ def test_list_and_cancel_tasks(cli, exports):
     assert cancel_none.returncode == 0
     assert "cancelled 0 task(s)" in cancel_none.stdout
     assert cancel_done.returncode == 3
-    assert "only a queued task can be cancelled" in cancel_done.stderr
+    assert "only a queued or interrupted task can be cancelled" in cancel_done.stderr
 
 
 def test_sync_backup_round_trip(cli, exports, tmp_path, bar_rows):

@@ -77,13 +77,33 @@ def measure_sync_failure_rate(context: MeasureContext) -> float:
 
 
 def measure_backup_failure_count(context: MeasureContext) -> float:
-    """Count the backup.failed events within the window."""
-    return float(_count_events(context, "backup.failed"))
+    """Count the backup.failed events within the window, plus scheduled backups that failed before starting.
+
+    A scheduled backup can fail before it records backup.started, for
+    example when the cache is missing; its job.finished then names the failure.
+    """
+    return float(_count_events(context, "backup.failed") + _count_silent_job_failures(context, "backup:%",
+                                                                                       "backup.failed"))
 
 
 def measure_verify_failure_count(context: MeasureContext) -> float:
-    """Count the verify runs within the window that found at least one fault."""
-    return float(_count_events(context, "verify.completed", "json_array_length(payload, '$.faults') > 0"))
+    """Count the verify runs within the window that found a fault, plus scheduled verify runs that crashed."""
+    faults = _count_events(context, "verify.completed", "json_array_length(payload, '$.faults') > 0")
+    return float(faults + _count_silent_job_failures(context, "verify", "verify.completed"))
+
+
+def _count_silent_job_failures(context: MeasureContext, job_pattern: str, outcome_kind: str) -> int:
+    """Count failed daemon jobs within the window that recorded no `outcome_kind` event while they ran."""
+    start, end = context.window()
+    (count,) = context.repository.connection.execute(
+        "SELECT count(*) FROM events f WHERE f.kind = 'job.finished' AND f.subject LIKE ? "
+        "AND json_extract(f.payload, '$.ok') = 0 AND f.time > ? AND f.time <= ? "
+        "AND NOT EXISTS (SELECT 1 FROM events o WHERE o.kind = ? AND o.seq < f.seq AND o.seq > ("
+        "  SELECT coalesce(max(s.seq), 0) FROM events s WHERE s.kind = 'job.fired' AND s.subject = f.subject "
+        "  AND s.seq < f.seq))",
+        (job_pattern, start, end, outcome_kind),
+    ).fetchone()
+    return count
 
 
 def measure_disk_usage(context: MeasureContext) -> float:

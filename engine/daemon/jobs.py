@@ -69,9 +69,15 @@ def scheduled_jobs(config: Config) -> tuple[list[Job], list[str]]:
 
 
 def _sync_jobs(config: Config) -> list[Job]:
-    """One job per priority tier, or one for every series at sync_config.sync_interval without tiers."""
+    """One job per priority tier, or one for every series at sync_config.sync_interval without tiers.
+
+    Without tiers and with the default primary, the bundled sample, no sync
+    is scheduled: a daemon must not fill a user's cache with demo bars.
+    """
     sync = config.sync_config
     if not sync.priority_tiers:
+        if sync.primary == "sample":
+            return []
         tier = SyncTier(symbols=None, timeframes=None, priority=PRIORITIES["medium"])
         return [Job("sync:primary", IntervalSchedule(float(sync.sync_interval)), tier=tier)]
     jobs = []

@@ -7,6 +7,7 @@ never hold secrets, so neither do the lines.
 
 import logging
 import logging.handlers
+from datetime import datetime, timezone
 from pathlib import Path
 
 import msgspec
@@ -17,8 +18,10 @@ from ...catalog import events as ev
 _SUMMARY_FIELDS = (
     "type", "status", "job", "scheduled_for", "ok", "rule", "severity", "value", "reason", "error", "error_kind",
     "attempt", "bars_inserted", "bar_count", "series_count", "bytes_written", "objects_deleted", "bytes_freed",
-    "duration_seconds", "read_data", "interrupted",
+    "duration_seconds", "read_data", "interrupted", "faults", "broken_backups",
 )
+# List fields shown as their length, since the items are long.
+_COUNTED_FIELDS = ("faults", "broken_backups")
 _MAX_TEXT = 300
 
 
@@ -33,15 +36,33 @@ def open_log_file(path: Path, max_bytes: int, backup_count: int) -> logging.Logg
         handler.close()
     handler = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backup_count,
                                                    encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setFormatter(_LineFormatter())
     logger.addHandler(handler)
+    # Alerts sent to the log channel and the daemon's own warnings go to the same file.
+    for name in _ALSO_LOGGED:
+        logging.getLogger(name).addHandler(handler)
     return logger
 
 
 def close_log_file(logger: logging.Logger) -> None:
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
+        for name in _ALSO_LOGGED:
+            logging.getLogger(name).removeHandler(handler)
         handler.close()
+
+
+_ALSO_LOGGED = ("tvcat.alerts", "tvcat.engine.daemon")
+
+
+class _LineFormatter(logging.Formatter):
+    """Event lines as they are; other records with their time, level and logger, as in the event lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name.startswith("tvcat.eventlog"):
+            return record.getMessage()
+        moment = ev.format_time(datetime.fromtimestamp(record.created, timezone.utc))
+        return f"- {moment} {record.levelname.lower()} {record.name} {record.getMessage()}"
 
 
 def format_line(record: ev.EventRecord) -> str:
@@ -52,6 +73,8 @@ def format_line(record: ev.EventRecord) -> str:
         parts.append(record.subject)
     for name in _SUMMARY_FIELDS:
         value = payload.get(name)
+        if name in _COUNTED_FIELDS and isinstance(value, list):
+            value = len(value)
         if value is None or value == "" or value == []:
             continue
         parts.append(f"{name}={_short(value)}")

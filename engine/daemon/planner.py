@@ -70,5 +70,7 @@ def advance(plan: Plan, fired_for: datetime, now: datetime) -> Plan:
     Times that passed while the run was starting are skipped, not queued up.
     """
     if isinstance(plan.job.schedule, IntervalSchedule):
-        return Plan(plan.job, plan.job.schedule.next_after(now))
+        # Counted from the due time, so the loop's wake-up delay does not add up period after period.
+        following = plan.job.schedule.next_after(fired_for)
+        return Plan(plan.job, following if following > now else plan.job.schedule.next_after(now))
     return Plan(plan.job, plan.job.schedule.next_after(max(fired_for, now)))

@@ -80,6 +80,7 @@ class Daemon:
         self._repository: Repository | None = None
         self._log_seq = 0
         self._log = None
+        self._alerts_running = False
 
     async def run(self) -> None:
         """Run until a stop signal; raise DaemonAlreadyRunning when another daemon has the repository locked."""
@@ -95,8 +96,9 @@ class Daemon:
         started = time.monotonic()
         server = None
         try:
-            plans = self._start()
+            # The server starts first, so a port in use stops the daemon before it records a start.
             server = self._start_monitoring()
+            plans = self._start()
             async with anyio.create_task_group() as group:
                 group.start_soon(self._watch_signals, group.cancel_scope)
                 await self._loop(group, plans)
@@ -129,15 +131,15 @@ class Daemon:
         repository = self._repository
         config = self.options.config
         self._open_log_file()
+        self._log_seq = repository.connection.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
         mark_stale_tasks(repository)
         requeued = requeue_interrupted(repository, _("interrupted when an earlier daemon stopped; queued again at this start"))
         jobs, errors = scheduled_jobs(config)
         self.state.schedule_errors = errors
-        record = repository.record(ev.DaemonStarted(
+        repository.record(ev.DaemonStarted(
             holder=self.holder, version=__version__, jobs=[job.name for job in jobs], schedule_errors=errors,
             requeued_tasks=requeued,
         ))
-        self._log_seq = record.seq - 1
         self._follow_log()
 
         now = datetime.now(timezone.utc)
@@ -191,7 +193,9 @@ class Daemon:
                 self._run_queue(group)
             if time.monotonic() >= next_alert_check:
                 next_alert_check = time.monotonic() + config.monitoring_config.alerts.evaluation_interval_seconds
-                group.start_soon(self._evaluate_alerts)
+                if not self._alerts_running:
+                    self._alerts_running = True
+                    group.start_soon(self._evaluate_alerts)
             self._follow_log()
             await anyio.sleep(LOOP_SECONDS)
 
@@ -278,13 +282,20 @@ class Daemon:
             self.state.job_finished(QUEUE_JOB)
 
     async def _evaluate_alerts(self) -> None:
-        if not self.options.config.monitoring_config.alerts.enabled:
-            return
+        """Evaluate the alert rules in a worker thread; one evaluation runs at a time.
+
+        Sending can wait on a slow SMTP or webhook server, and an evaluation
+        that started while another one waits would send the same alert again.
+        A stop abandons a waiting evaluation instead of waiting for it.
+        """
         try:
-            await anyio.to_thread.run_sync(self._evaluate_alerts_in_thread)
+            if self.options.config.monitoring_config.alerts.enabled:
+                await anyio.to_thread.run_sync(self._evaluate_alerts_in_thread, abandon_on_cancel=True)
         except Exception as error:
-            # A broken channel or rule must not stop the daemon; the next round tries again.
+            # A broken channel or rule must not stop the daemon, and the next round tries again.
             logger.warning("alert evaluation failed: %s", error)
+        finally:
+            self._alerts_running = False
 
     def _evaluate_alerts_in_thread(self) -> None:
         from ..alerts.rules import evaluate_alerts

@@ -170,6 +170,7 @@ def check_catalog(repository_path: Path, now: datetime) -> dict[str, CheckResult
                 "backups": check_backups(connection),
                 "sync": check_sync(connection, now),
                 "verify": check_verify(connection),
+                "jobs": check_jobs(connection),
             }
         finally:
             connection.close()
@@ -181,7 +182,7 @@ def _catalog_failed(path: Path, reason: str) -> dict[str, CheckResult]:
     failed = CheckResult(details={"path": str(path)})
     failed.fail(UNHEALTHY, reason)
     return {"catalog": failed, "backups": CheckResult(CHECK_SKIPPED), "sync": CheckResult(CHECK_SKIPPED),
-            "verify": CheckResult(CHECK_SKIPPED)}
+            "verify": CheckResult(CHECK_SKIPPED), "jobs": CheckResult(CHECK_SKIPPED)}
 
 
 def check_backups(connection: sqlite3.Connection) -> CheckResult:
@@ -201,6 +202,21 @@ def check_backups(connection: sqlite3.Connection) -> CheckResult:
         if committed_at is None or failed_at > committed_at:
             result.fail(DEGRADED, _("the latest {type} backup failed at {time}: {error}").format(
                 type=backup_type, time=failed_at, error=error))
+    return result
+
+
+def check_jobs(connection: sqlite3.Connection) -> CheckResult:
+    """Report each scheduled job whose latest run failed, such as a backup that found no cache."""
+    rows = connection.execute(
+        "SELECT subject, time, json_extract(payload, '$.ok'), json_extract(payload, '$.error') FROM events e "
+        "WHERE kind = 'job.finished' AND seq = (SELECT max(seq) FROM events l "
+        "WHERE l.kind = 'job.finished' AND l.subject = e.subject) ORDER BY subject"
+    ).fetchall()
+    result = CheckResult(details={"last_runs": {job: {"time": time, "ok": bool(ok)} for job, time, ok, _ in rows}})
+    for job, time, ok, error in rows:
+        if not ok:
+            result.fail(DEGRADED, _("the latest run of {job}, at {time}, failed: {error}").format(
+                job=job, time=time, error=error))
     return result
 
 

@@ -24,6 +24,7 @@ from ..config import Config
 from ..config.checks import redact_url
 from ..config.schema import BACKUP_TYPE_NAMES
 from ..daemon.state import DaemonState
+from ..status import repository_bytes
 from .health import assess_health
 
 logger = logging.getLogger(__name__)
@@ -148,12 +149,10 @@ def catalog_families(connection: sqlite3.Connection) -> list[Metric]:
         sync_tasks_total(connection),
         _single_gauge(connection, "tvcat_sync_queue_size", "Sync tasks queued and not started yet.",
                       "SELECT count(*) FROM sync_tasks WHERE status = 'queued'"),
-        _single_gauge(
-            connection, "tvcat_repository_bytes",
-            "Bytes written by committed backups that retention has not forgotten (the sum of their "
-            "bytes_written). Objects they share with forgotten backups, and objects that garbage "
-            "collection has not deleted yet, are not counted, so the store on disk can be larger.",
-            "SELECT coalesce(sum(bytes_written), 0) FROM backups WHERE status = 'committed'", unit="bytes",
+        GaugeMetricFamily(
+            "tvcat_repository_bytes",
+            "Bytes of the repository's objects: written by committed backups, less freed by garbage collection.",
+            value=repository_bytes(connection), unit="bytes",
         ),
         last_backup_timestamps(connection),
         _events_total(connection),

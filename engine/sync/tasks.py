@@ -180,21 +180,25 @@ def _process_alive(pid: int) -> bool:
 
 
 def cancel_tasks(repository: Repository, task_id: str | None, reason: str) -> list[str]:
-    """Cancel one queued task, or every queued task when `task_id` is None; return the ids cancelled.
+    """Cancel one queued or interrupted task, or all of them when `task_id` is None; return the ids cancelled.
 
-    Raises TaskNotFound for an unknown id and InvalidOption for a task that is no longer queued.
+    An interrupted task would otherwise be queued again by the next daemon.
+    Raises TaskNotFound for an unknown id and InvalidOption for a task that
+    is running or finished.
     """
     if task_id is None:
-        ids = queued_task_ids(repository)
+        ids = [row[0] for row in repository.connection.execute(
+            "SELECT task_id FROM sync_tasks WHERE status IN ('queued', 'interrupted') ORDER BY priority, queued_seq"
+        )]
     else:
         row = repository.connection.execute(
             "SELECT status FROM sync_tasks WHERE task_id = ?", (task_id,)
         ).fetchone()
         if row is None:
             raise TaskNotFound(task_id=task_id)
-        if row[0] != "queued":
+        if row[0] not in ("queued", "interrupted"):
             raise InvalidOption(detail=_(
-                "task {task_id} is {status}, and only a queued task can be cancelled"
+                "task {task_id} is {status}, and only a queued or interrupted task can be cancelled"
             ).format(task_id=task_id, status=row[0]))
         ids = [task_id]
     for cancelled in ids:

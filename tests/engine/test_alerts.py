@@ -425,3 +425,18 @@ def test_growing_age_does_not_grow_log(repository, webhook_receiver, mail_server
     assert minutes_later == [[], [], []]
     assert kinds(hour_later) == ["alert.sent"]
     assert len(webhook_receiver.requests) == 2
+
+
+def test_backup_job_failing_before_start_counts(repository):
+    scheduled = "2026-12-05T02:00:00.000000Z"
+    repository.record(ev.JobFired(job="backup:nightly", scheduled_for=scheduled))
+    repository.record(ev.JobFinished(job="backup:nightly", scheduled_for=scheduled, ok=False, duration_seconds=0.4,
+                                     error="tvcat: error: no bar cache at /data/cache.db"))
+    repository.record(ev.JobFired(job="backup:nightly", scheduled_for=scheduled))
+    repository.record(ev.BackupFailed(backup_id="20261205T020000.000000Z-full-0001", type="full", error="disk full"))
+    repository.record(ev.JobFinished(job="backup:nightly", scheduled_for=scheduled, ok=False, duration_seconds=0.4,
+                                     error="tvcat: error: disk full"))
+    now = datetime.now(timezone.utc)
+
+    assert value_of(repository, "backup_failure_count > 0", now) == 2
+    assert value_of(repository, "verify_failure_count > 0", now) == 0

@@ -42,3 +42,15 @@ def test_file_rotates_at_max_bytes(tmp_path, repository):
     assert [file.name for file in kept] == ["tvcat.log", "tvcat.log.1", "tvcat.log.2"]
     assert all(file.stat().st_size <= 400 for file in kept)
     assert "backup:n19" in path.read_text(encoding="utf-8")
+
+
+def test_verify_line_counts_faults(repository):
+    fault = ev.VerifyFault(problem="missing", object_id="ab" * 32, detail="gone", backups=["b1"], series=["X:Y 60"])
+    clean = repository.record(ev.VerifyCompleted(read_data=True, backups_checked=1, objects_checked=3, faults=[],
+                                                 broken_backups=[], newest_sound_backup="b1"))
+    broken = repository.record(ev.VerifyCompleted(read_data=True, backups_checked=1, objects_checked=3,
+                                                  faults=[fault], broken_backups=["b1"], newest_sound_backup=None))
+
+    assert "faults=0" in format_line(clean)
+    assert "faults=1" in format_line(broken)
+    assert "broken_backups=1" in format_line(broken)

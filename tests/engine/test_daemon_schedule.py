@@ -126,8 +126,9 @@ def test_jobs_from_the_guide_configuration():
 
 
 def test_without_tiers_one_sync_job_uses_sync_interval():
-    jobs, _ = scheduled_jobs(load_config_text("sync_config:\n  sync_interval: 120\n"))
+    jobs, _ = scheduled_jobs(load_config_text("sync_config:\n  sync_interval: 120\n  primary: 'csv:/data'\n"))
     assert [(job.name, job.schedule) for job in jobs] == [("sync:primary", IntervalSchedule(120.0))]
+    assert scheduled_jobs(load_config_text("sync_config:\n  sync_interval: 120\n")) == ([], [])
     assert tier_priority("medium") == 2
     assert tier_priority("Low_priority") == 3
     assert tier_priority("nightly") == 2
@@ -154,6 +155,14 @@ def test_without_catch_up_missed_runs_are_dropped():
     now = utc(2026, 12, 5, 12)
     plan = planner.first_plan(NIGHTLY, last=utc(2026, 12, 2, 2), now=now, catch_up=False)
     assert not plan.catch_up and plan.next_at == utc(2026, 12, 6, 2)
+
+
+def test_interval_counts_from_due_time():
+    tier = Job("sync:high", IntervalSchedule(60.0))
+    due = utc(2026, 12, 5, 12)
+    plan = planner.Plan(tier, due)
+    assert planner.advance(plan, due, due + timedelta(seconds=0.3)).next_at == due + timedelta(seconds=60)
+    assert planner.advance(plan, due, due + timedelta(seconds=90)).next_at == due + timedelta(seconds=150)
 
 
 def test_first_start_ever_waits_for_the_schedule_and_runs_a_due_sync():
@@ -194,3 +203,15 @@ def test_invalid_schedule_is_a_config_error(cron):
 
     with pytest.raises(InvalidConfig, match="invalid cron expression"):
         load_config_text(f"schedule_config:\n  verify: {{cron: '{cron}'}}\n")
+
+
+def test_cancelled_interrupted_task_is_not_requeued(repository):
+    from tvcat.engine.sync.tasks import cancel_tasks
+
+    task = queue_task(repository, SyncTask(source="sample", target="cache", symbols=None, timeframes=None))
+    repository.record(ev.SyncStarted(task_id=task.task_id, attempt=1, pid=1, runner="daemon"))
+    repository.record(ev.SyncFailed(task_id=task.task_id, error="stopped", error_kind="Interrupted",
+                                    duration_seconds=1.0, interrupted=True))
+
+    assert cancel_tasks(repository, None, "not needed") == [task.task_id]
+    assert requeue_interrupted(repository, "daemon restarted") == []

@@ -475,3 +475,22 @@ def test_requests_logged_at_debug_not_stderr(client, serve, backed_up, repo_path
     request_lines = [record for record in caplog.records if "GET /metrics" in record.getMessage()]
     assert request_lines
     assert all(record.levelno == logging.DEBUG for record in request_lines)
+
+
+def test_failed_job_degrades_health(client, serve, backed_up, repo_path, cache_path):
+    repository = Repository(repo_path, create=False)
+    try:
+        repository.record(ev.JobFired(job="backup:nightly", scheduled_for="2026-12-05T02:00:00.000000Z"))
+        repository.record(ev.JobFinished(job="backup:nightly", scheduled_for="2026-12-05T02:00:00.000000Z",
+                                         ok=False, duration_seconds=0.3, error="tvcat: error: no bar cache"))
+    finally:
+        repository.close()
+    server = serve(repo_path, cache_path, state=DaemonState())
+
+    status, health = get_health(client, server)
+
+    assert status == 200
+    assert health["status"] == "degraded"
+    assert health["checks"]["jobs"]["status"] == "degraded"
+    assert "backup:nightly" in health["reasons"][0]
+    assert "no bar cache" in health["reasons"][0]
