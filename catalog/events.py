@@ -190,7 +190,7 @@ class SyncStarted(Event, frozen=True, kw_only=True):
     task_id: str
     attempt: int
     pid: int
-    runner: str = "cli"               # 'cli' for tvcat sync, 'daemon' for tvcat daemon
+    runner: str = "cli"               # 'cli' for tvcat sync, 'daemon' for tvcat daemon, 'api' for the Python API
 
 
 class SyncRetried(Event, frozen=True, kw_only=True):

@@ -6,8 +6,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from ..catalog.series import normalize_timeframe, validate_symbol
 from ..engine.backup import BackupType, Scope, create_backup
 from ..engine.retention.auto_cleanup import cleanup_before_backup
-from ..engine.verify import verify_repository
-from ..errors import VerifyFailed
+from ..engine.verify import verify_new_backup
 from ..i18n import _
 from .output import format_bytes, print_json, split_list, stdout_is_terminal
 
@@ -106,25 +105,6 @@ def backup_command(app, backup_type, symbols, timeframes, allow_shrink, as_json)
         click.echo(_("  verified:        every object of its restored state read and re-hashed"))
     else:
         click.echo(_("  verified:        every object of its restored state exists"))
-
-
-def verify_new_backup(repository, backup_id: str, settings) -> dict | None:
-    """Verify a backup just committed as the verification settings ask; return what was checked.
-
-    With enable_checksum, every chunk the backup's restored state needs is
-    decoded and re-hashed, not only the new ones. Raises VerifyFailed, which
-    names the faults, when the backup cannot be restored.
-    """
-    if not settings.verify_after_backup:
-        return None
-    report = verify_repository(repository, backup_id, read_data=settings.enable_checksum)
-    if not report.ok:
-        faults = "; ".join(f"{fault.problem} {fault.object_id or ''}".strip() for fault in report.faults)
-        raise VerifyFailed(detail=_(
-            "backup {backup_id} was committed, but verifying it failed: {faults}. Run tvcat verify --read-data "
-            "for the details"
-        ).format(backup_id=backup_id, faults=faults))
-    return {"read_data": settings.enable_checksum, "objects_checked": report.objects_checked}
 
 
 COMMANDS = [backup_command]

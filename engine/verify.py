@@ -13,7 +13,7 @@ from ..catalog import events as ev
 from ..catalog.chunks import decode_chunk
 from ..catalog.manifests import Manifest, State, apply_manifest
 from ..catalog.repository import BackupRow, Repository
-from ..errors import IntegrityError
+from ..errors import IntegrityError, VerifyFailed
 from ..i18n import _
 from .retention.locks import repository_lock
 
@@ -167,3 +167,23 @@ def _check_chunks(repository, users, existing: set[str], read_data: bool) -> dic
             if error is not None:
                 bad[chunk_id] = ("corrupted", error)
     return bad
+
+
+def verify_new_backup(repository: Repository, backup_id: str, settings) -> dict | None:
+    """Verify a backup just committed as backup_config.verification asks; return what was checked.
+
+    With enable_checksum, every chunk the backup's restored state needs is
+    decoded and re-hashed, not only the new ones. Returns None when
+    verify_after_backup is false. Raises VerifyFailed, which names the
+    faults, when the backup cannot be restored.
+    """
+    if not settings.verify_after_backup:
+        return None
+    report = verify_repository(repository, backup_id, read_data=settings.enable_checksum)
+    if not report.ok:
+        faults = "; ".join(f"{fault.problem} {fault.object_id or ''}".strip() for fault in report.faults)
+        raise VerifyFailed(detail=_(
+            "backup {backup_id} was committed, but verifying it failed: {faults}. Run tvcat verify --read-data "
+            "for the details"
+        ).format(backup_id=backup_id, faults=faults))
+    return {"read_data": settings.enable_checksum, "objects_checked": report.objects_checked}
