@@ -76,6 +76,26 @@ class Repository:
         self.connection = schema.connect(self.path / CATALOG_FILE, "catalog")
         self.store = LocalObjectStore(self.path)
 
+    @classmethod
+    def open_readonly(cls, path: Path | str) -> "Repository":
+        """Open an existing repository for reading only: no table is created, and `record` fails.
+
+        Raises RepositoryNotFound when there is no catalog, and
+        DatabaseUnavailable when the file is not a tvcat catalog.
+        """
+        repository = cls.__new__(cls)
+        repository.path = Path(path)
+        catalog = repository.path / CATALOG_FILE
+        if not catalog.exists():
+            raise RepositoryNotFound(path=str(repository.path))
+        try:
+            repository.connection = sqlite3.connect(f"{catalog.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
+            repository.connection.execute("SELECT backup_id FROM backups LIMIT 1").fetchall()
+        except sqlite3.Error as error:
+            raise DatabaseUnavailable(path=str(catalog), reason=str(error)) from error
+        repository.store = LocalObjectStore(repository.path)
+        return repository
+
     def close(self) -> None:
         self.connection.close()
 

@@ -11,7 +11,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-import adbc_driver_sqlite.dbapi as adbc
 import pyarrow as pa
 
 from ..catalog import events as ev
@@ -268,6 +267,10 @@ def _load(repository: Repository, state: State, path: Path) -> int:
     connection.execute("DROP TRIGGER bars_track_insert")
     connection.execute("PRAGMA journal_mode = DELETE")
     connection.close()
+
+    # Imported here, because the driver imports pandas when it is installed,
+    # which would slow every command that only reads restore's helpers.
+    import adbc_driver_sqlite.dbapi as adbc
 
     bar_count = 0
     writer = adbc.connect(str(path), autocommit=True)

@@ -14,7 +14,7 @@ COMMANDS = [
     [], ["import"], ["backup"], ["list"], ["list", "backups"], ["restore"], ["verify"], ["status"],
     ["catalog"], ["catalog", "rebuild"], ["audit"], ["audit", "verify"], ["config"], ["config", "validate"],
     ["config", "show"], ["quickstart"], ["sync"], ["gaps"], ["list", "tasks"], ["tasks"], ["tasks", "cancel"],
-    ["prune"], ["forget"], ["report"], ["test"], ["daemon"], ["tasks", "run"],
+    ["prune"], ["forget"], ["report"], ["test"], ["daemon"], ["tasks", "run"], ["cat"],
 ]
 EXPORT_NAME = "CRYPTO_SOLUSD, 1D.csv"
 
