@@ -47,7 +47,7 @@ def scope_options(function):
               show_default=True, help=_("Backup type."))
 @scope_options
 @click.option("--allow-shrink", is_flag=True,
-              help=_("Back up even when series lost bars or are missing since the last backup that held them."))
+              help=_("Back up even when a series is missing, or has lost bars, compared with the last backup that held it."))
 @click.option("--json", "as_json", is_flag=True, help=_("Print the result as JSON."))
 @click.pass_obj
 def backup_command(app, backup_type, symbols, timeframes, allow_shrink, as_json):
