@@ -116,6 +116,12 @@ class AmbiguousBackupId(NotFound):
     )
 
 
+class AmbiguousGuideId(NotFound):
+    template = N_(
+        "{name} names several backups started in that second: {matches}; use one of these ids instead"
+    )
+
+
 class RepositoryNotFound(NotFound):
     template = N_(
         "no repository at {path}: run `tvcat import` or `tvcat backup` to create one, "

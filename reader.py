@@ -187,7 +187,7 @@ class BarRepository:
         except ObjectMissing and ObjectCorrupted, which are raised while
         iterating.
         """
-        series = Series(validate_symbol(symbol), normalize_timeframe(timeframe))
+        series = Series(validate_symbol(str(symbol)), normalize_timeframe(str(timeframe)))
         point = _requested_point(at, backup_id)
         first, stop = _bar_time_range(start, end)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..errors import AmbiguousBackupId, BackupForgotten, BackupNotFound, DatabaseUnavailable, ManifestMismatch, RepositoryNotFound
+from ..errors import AmbiguousBackupId, AmbiguousGuideId, BackupForgotten, BackupNotFound, DatabaseUnavailable, ManifestMismatch, RepositoryNotFound
 from . import events as ev
 from . import schema
 from .manifests import Manifest, State, apply_manifest, decode_manifest
@@ -178,7 +178,7 @@ class Repository:
         if not rows:
             raise BackupNotFound(backup_id=name)
         if len(rows) > 1:
-            raise AmbiguousBackupId(prefix=name, matches=", ".join(row[0] for row in rows[:5]))
+            raise AmbiguousGuideId(name=name, matches=", ".join(row[0] for row in rows[:5]))
         return _backup_row(rows[0])
 
     def latest_backup(self, symbols, timeframes, types: tuple[str, ...] | None = None) -> BackupRow | None:

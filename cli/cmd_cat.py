@@ -35,7 +35,9 @@ class OutputFailed(TvcatError):
 
 @click.command("cat", help=_(
     "Write the bars of one series as of a time or a backup, read straight from the repository.\n\n"
-    "Without --at or --backup the latest backup that includes the series is read. Nothing is "
+    "Without --at or --backup the latest backup that includes the series is read; --at also takes the "
+    "latest backup that includes the series, even one limited to other symbols, where restore --at "
+    "without --symbols takes the latest backup of every series. Nothing is "
     "restored and the cache is not touched. Each chunk is verified as a restore verifies it, and "
     "the output is written window by window, so memory does not grow with the series. Times are "
     "bar open times in UTC: CSV has the header time,open,high,low,close,volume with ISO 8601 "

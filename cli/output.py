@@ -29,8 +29,10 @@ def print_json(value: Any) -> None:
 def print_table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
     table = Table(title=title, show_lines=False, header_style="bold")
     for index, column in enumerate(columns):
-        # The first column contains ids that people copy, so it is never cut.
-        table.add_column(column, no_wrap=index == 0, min_width=len(str(rows[0][0])) if index == 0 and rows else None)
+        # The first column contains ids that people copy, so it is never cut;
+        # other cells wrap onto more lines instead of ending in "…".
+        table.add_column(column, no_wrap=index == 0, overflow="fold",
+                         min_width=len(str(rows[0][0])) if index == 0 and rows else None)
     for row in rows:
         table.add_row(*("" if value is None else str(value) for value in row))
     console().print(table)

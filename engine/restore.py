@@ -227,6 +227,17 @@ def _create_empty(path: Path) -> None:
     connection.close()
 
 
+def _check_is_cache(path: Path) -> None:
+    """Raise sqlite3.DatabaseError unless the database at `path` has the cache's bars and cache_meta tables."""
+    connection = sqlite3.connect(path)
+    try:
+        tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        connection.close()
+    if not {"bars", "cache_meta"} <= tables:
+        raise sqlite3.DatabaseError(_("it has no bars and cache_meta tables"))
+
+
 def _copy_outside_scope(target: Path, path: Path, scope: Scope) -> None:
     """Copy the cache at `target` to `path` without the series in `scope`."""
     try:
@@ -237,6 +248,7 @@ def _copy_outside_scope(target: Path, path: Path, scope: Scope) -> None:
         finally:
             copy.close()
             source.close()
+        _check_is_cache(path)
         connection = schema.connect(path, "cache")
     except sqlite3.DatabaseError as error:
         raise InvalidOption(detail=_(
