@@ -43,7 +43,7 @@ _MAX_COUNT_DIGITS = len(str(MAX_TIMEFRAME_SECONDS))
 _TIMEFRAME_PATTERN = re.compile(
     r"(?P<minutes>[0-9]+)(?:m|(?i:min))?"
     r"|(?P<hours>[0-9]+)[hH]"
-    r"|(?P<count>[0-9]*)(?P<unit>[SDWM])"
+    r"|(?P<count>[0-9]*)(?P<unit>[SDWMsdw])"
 )
 _EXCHANGE_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+")
 # A colon separates the exchange from the ticker. The backup and restore
@@ -68,8 +68,8 @@ def normalize_timeframe(text: str) -> str:
 
     Accepts a bare number or `15m`, `1min`, `1MIN` for minutes, `1h` or `4H`
     for hours, and `S`, `D`, `W`, `M` with an optional count for seconds,
-    days, weeks and months. The case of `m` matters: `15m` is 15 minutes and
-    `1M` is one month. Raises InvalidTimeframe for anything else, for a zero
+    days, weeks and months, where `s`, `d` and `w` work too. The case of `m`
+    matters: `15m` is 15 minutes and `1M` is one month. Raises InvalidTimeframe for anything else, for a zero
     count and for bars longer than MAX_TIMEFRAME_SECONDS.
     """
     match = _TIMEFRAME_PATTERN.fullmatch(text.strip())
@@ -84,7 +84,7 @@ def normalize_timeframe(text: str) -> str:
         normalized = str(count * _HOUR // _MINUTE)
     else:
         count = _parse_count(text, match["count"] or "1")
-        normalized = f"{count}{match['unit']}"
+        normalized = f"{count}{match['unit'].upper()}"
 
     if timeframe_seconds(normalized) > MAX_TIMEFRAME_SECONDS:
         raise InvalidTimeframe(value=text)

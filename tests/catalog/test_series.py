@@ -34,6 +34,9 @@ from tvcat.errors import InvalidSymbol, InvalidTimeframe
         ("M", "1M"),
         ("1M", "1M"),
         ("3M", "3M"),
+        ("1d", "1D"),
+        ("1w", "1W"),
+        ("30s", "30S"),
     ],
 )
 def test_timeframe_accepted(text, expected):
@@ -50,9 +53,9 @@ def test_timeframe_m_case_matters():
 
 @pytest.mark.parametrize(
     "text",
-    ["", "0", "0h", "0D", "-1", "1.5", "1d", "1w", "1s", "h", "m", "min", "4 h", "1hour", "weekly", "7X", "15\n1",
+    ["", "0", "0h", "0D", "0d", "-1", "1.5", "h", "m", "min", "4 h", "1hour", "weekly", "7X", "15\n1",
      "\u0663", "1\u0663"],
-    ids=["empty", "zero", "zero-hours", "zero-days", "negative", "fraction", "lower-d", "lower-w", "lower-s",
+    ids=["empty", "zero", "zero-hours", "zero-days", "zero-lower-days", "negative", "fraction",
          "bare-h", "bare-m", "bare-min", "inner-space", "word-unit", "word", "unknown-unit", "two-lines",
          "arabic-digit", "mixed-digits"],
 )
