@@ -13,7 +13,7 @@ import croniter
 
 from ...catalog.series import normalize_timeframe, validate_symbol
 from ...errors import InvalidSymbol, InvalidTimeframe
-from ...i18n import _
+from ...i18n import N_, _
 
 
 class CheckFailed(ValueError):
@@ -157,9 +157,29 @@ def check_cron(text: str) -> str:
             _(
                 "invalid cron expression {value!r}: {reason}; each field takes *, a number, a range such as "
                 "1-5, a list such as 1,3 or a step such as */5"
-            ).format(value=text, reason=_croniter_reason(error))
+            ).format(value=text, reason=_bad_field(fields) or _croniter_reason(error))
         ) from None
     return normalized
+
+
+# The fields of a cron expression with their ranges; day of week 7 is Sunday, as in Vixie cron.
+_CRON_FIELDS = (
+    (N_("minute"), "0-59"), (N_("hour"), "0-23"), (N_("day of month"), "1-31"), (N_("month"), "1-12"),
+    (N_("day of week"), "0-7"), (N_("second"), "0-59"),
+)
+
+
+def _bad_field(fields: list[str]) -> str | None:
+    """Name the first field that croniter rejects on its own, with its range, or None."""
+    for index, (name, allowed) in enumerate(_CRON_FIELDS[:len(fields)]):
+        alone = ["*"] * len(fields)
+        alone[index] = fields[index]
+        try:
+            croniter.croniter(" ".join(alone), datetime(2000, 1, 1))
+        except (croniter.CroniterError, ValueError):
+            return _("the {field} field {item!r} is invalid, expected values in {allowed}").format(
+                field=_(name), item=fields[index], allowed=allowed)
+    return None
 
 
 def _croniter_reason(error: Exception) -> str:

@@ -534,3 +534,10 @@ def test_invalid_config_exit_code():
 def test_cron_seconds_field_accepted():
     config = load('schedule_config:\n  backup_schedules:\n    often: {cron: "* * * * * */5", type: snapshot}\n')
     assert config.schedule_config.backup_schedules["often"].cron == "* * * * * */5"
+
+
+@pytest.mark.parametrize(("cron", "field"), [("61 * * * *", "minute"), ("0 25 * * *", "hour"),
+                                             ("0 2 * 13 *", "month"), ("* * * * * 61", "second")])
+def test_cron_error_names_field(cron, field):
+    [message] = problems_of(f'schedule_config:\n  backup_schedules:\n    full: {{cron: "{cron}"}}\n')
+    assert f"the {field} field" in message
