@@ -19,7 +19,7 @@ import importlib
 import numbers
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Generator, Iterator, Union
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 # A time: ISO 8601 text or Unix seconds as text, a number of Unix seconds, or
 # a datetime. A time without an offset is read as UTC.
-TimeValue = Union[str, int, float, datetime]
+TimeValue = Union[str, int, float, datetime, date, np.datetime64]
 
 # The columns of every table the reader returns. Like the bar cache, every
 # value column may be NULL: close-only series have no open, high and low.
@@ -363,6 +363,12 @@ def _point_in_time(value: TimeValue) -> PointInTime:
         if value.tzinfo is None:
             return PointInTime(value.replace(tzinfo=timezone.utc), True)
         return PointInTime(value.astimezone(timezone.utc), False)
+    if isinstance(value, date):
+        # A calendar date means its midnight in UTC.
+        return PointInTime(datetime(value.year, value.month, value.day, tzinfo=timezone.utc), True)
+    if isinstance(value, np.datetime64) and not np.isnat(value):
+        seconds = int(value.astype("datetime64[s]").astype(np.int64))
+        return PointInTime(datetime.fromtimestamp(seconds, timezone.utc), True)
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         try:
             return PointInTime(datetime.fromtimestamp(float(value), timezone.utc), False)

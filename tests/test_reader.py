@@ -8,7 +8,7 @@ import shutil
 import struct
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -569,3 +569,15 @@ def test_read_real_exports_equal_restore(tmp_path, tradingview_files, cli_factor
 
     assert null_volumes > 0
     assert null_opens > 0
+
+
+def test_read_bounds_as_date_and_datetime64(history):
+    with open_repository(history.repo_path) as repository:
+        by_text = repository.read(SYMBOL, TIMEFRAME, start="2019-03-01T00:00:00Z", end="2019-03-05T00:00:00Z")
+        by_date = repository.read(SYMBOL, TIMEFRAME, start=date(2019, 3, 1), end=date(2019, 3, 5))
+        by_numpy = repository.read(SYMBOL, TIMEFRAME, start=np.datetime64("2019-03-01"),
+                                   end=np.datetime64("2019-03-05T00:00"))
+
+    assert by_text.num_rows > 0
+    assert by_date.equals(by_text)
+    assert by_numpy.equals(by_text)
