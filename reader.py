@@ -76,6 +76,10 @@ class DataFrameLibraryMissing(TvcatError, ImportError):
     template = N_("{library} is not installed: install it with pip install 'tvcat[dataframe]'")
 
 
+class RepositoryClosed(TvcatError):
+    template = N_("the repository {path} was closed; open it again with open_repository")
+
+
 class RepositoryLockUnavailable(TvcatError):
     """The lock file of a repository cannot be opened, as in a read-only directory."""
 
@@ -136,11 +140,19 @@ class BarRepository:
     def __init__(self, path: Path, lock_wait_seconds: float = LOCK_WAIT_SECONDS) -> None:
         self.path = path
         self.lock_wait_seconds = lock_wait_seconds
-        self._repository = Repository.open_readonly(path)
+        self._catalog: Repository | None = Repository.open_readonly(path)
+
+    @property
+    def _repository(self) -> Repository:
+        if self._catalog is None:
+            raise RepositoryClosed(path=str(self.path))
+        return self._catalog
 
     def close(self) -> None:
         """Close the catalog connection. A second call does nothing."""
-        self._repository.close()
+        if self._catalog is not None:
+            self._catalog.close()
+            self._catalog = None
 
     def __enter__(self) -> "BarRepository":
         return self

@@ -581,3 +581,14 @@ def test_read_bounds_as_date_and_datetime64(history):
     assert by_text.num_rows > 0
     assert by_date.equals(by_text)
     assert by_numpy.equals(by_text)
+
+
+def test_read_after_close_says_so(history):
+    from tvcat.reader import RepositoryClosed
+
+    with open_repository(history.repo_path) as repository:
+        pass
+
+    with pytest.raises(RepositoryClosed, match="was closed"):
+        repository.read(SYMBOL, TIMEFRAME)
+    repository.close()
