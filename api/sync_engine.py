@@ -161,7 +161,7 @@ class DataSyncEngine:
                 "task id {task_id!r} is already in use: leave task_id empty to get a new id"
             ).format(task_id=engine_task.task_id))
         # Checked before anything is written, as `tvcat sync` does.
-        engine_tasks.check_direction(engine_task)
+        engine_tasks.check_direction(engine_task, self.settings.config.backup_config.storage_backends.remote)
         await anyio.to_thread.run_sync(_queue_task, self.settings, engine_task)
 
         record = TaskRecord(engine_task)
@@ -280,7 +280,7 @@ def _queue_task(settings: Settings, task: engine_tasks.SyncTask) -> None:
         try:
             engine_tasks.load_task(repository, task.task_id)
         except engine_tasks.TaskNotFound:
-            engine_tasks.queue_task(repository, task)
+            engine_tasks.queue_task(repository, task, settings.config.backup_config.storage_backends.remote)
             return
     raise InvalidOption(detail=_(
         "task id {task_id!r} is already in use: leave task_id empty to get a new id"

@@ -136,11 +136,11 @@ def cli(ctx: click.Context, config_file: Path | None, repo: Path | None, cache: 
 def _register() -> None:
     from . import (
         cmd_backup, cmd_cat, cmd_catalog, cmd_config, cmd_daemon, cmd_gaps, cmd_import, cmd_list, cmd_prune, cmd_quickstart,
-        cmd_report, cmd_restore, cmd_status, cmd_sync, cmd_test, cmd_verify,
+        cmd_replicate, cmd_report, cmd_restore, cmd_status, cmd_sync, cmd_test, cmd_verify,
     )
 
     for module in (cmd_import, cmd_sync, cmd_gaps, cmd_backup, cmd_prune, cmd_report, cmd_list, cmd_restore, cmd_cat, cmd_verify, cmd_status, cmd_catalog,
-                   cmd_config, cmd_quickstart, cmd_daemon, cmd_test):
+                   cmd_config, cmd_quickstart, cmd_daemon, cmd_test, cmd_replicate):
         for command in module.COMMANDS:
             cli.add_command(command)
     # restic users know the command as forget.

@@ -87,11 +87,12 @@ def sync_command(app, source, target, symbols, timeframes, since, backup_type, p
         accept_invalid_bars=accept_invalid_bars or config.sync_config.accept_invalid_bars,
     )
     # Checked before the repository is opened, so a bad option leaves no catalog behind.
-    check_direction(task)
+    remote = config.backup_config.storage_backends.remote
+    check_direction(task, remote)
     if queue_only and wait:
         raise InvalidOption(detail=_("give --queue or --wait, not both"))
     repository = app.repository()
-    queue_task(repository, task)
+    queue_task(repository, task, remote)
     if queue_only:
         _print_queued(task, as_json)
         return

@@ -3,7 +3,7 @@
 import click
 
 from ..engine.verify import verify_repository
-from ..errors import VerifyFailed
+from ..errors import InvalidOption, VerifyFailed
 from ..i18n import _, ngettext
 from .output import print_json
 
@@ -17,14 +17,27 @@ from .output import print_json
     "\b\n"
     "Examples:\n"
     "  # Full check of every backup\n"
-    "  tvcat verify --read-data"
+    "  tvcat verify --read-data\n"
+    "  # The copy on the remote bucket, as a recovery would find it\n"
+    "  tvcat verify --remote --read-data"
 ))
 @click.argument("backup_id", required=False)
 @click.option("--read-data", is_flag=True, help=_("Decode and re-hash every chunk, not only check that it exists."))
+@click.option("--remote", is_flag=True,
+              help=_("Check the replicated copy on backup_config.storage_backends.remote instead of the local "
+                     "repository."))
 @click.option("--json", "as_json", is_flag=True, help=_("Print the report as JSON."))
 @click.pass_obj
-def verify_command(app, backup_id, read_data, as_json):
-    report = verify_repository(app.repository(create=False), backup_id, read_data=read_data)
+def verify_command(app, backup_id, read_data, remote, as_json):
+    if remote:
+        if backup_id is not None:
+            raise InvalidOption(detail=_("--remote checks every backup of the remote; leave out the backup id"))
+        from ..engine.remote.store import S3ObjectStore
+        from ..engine.remote.verify import verify_remote
+
+        report = verify_remote(S3ObjectStore(app.config.backup_config.storage_backends.remote), read_data)
+    else:
+        report = verify_repository(app.repository(create=False), backup_id, read_data=read_data)
     if as_json:
         print_json({"ok": report.ok, **report.__dict__})
     else:

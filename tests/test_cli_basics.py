@@ -15,6 +15,7 @@ COMMANDS = [
     ["catalog"], ["catalog", "rebuild"], ["audit"], ["audit", "verify"], ["config"], ["config", "validate"],
     ["config", "show"], ["quickstart"], ["sync"], ["gaps"], ["list", "tasks"], ["tasks"], ["tasks", "cancel"],
     ["prune"], ["forget"], ["report"], ["test"], ["daemon"], ["tasks", "run"], ["cat"],
+    ["replicate"], ["catalog", "recover"],
 ]
 EXPORT_NAME = "CRYPTO_SOLUSD, 1D.csv"
 

@@ -238,7 +238,7 @@ class Daemon:
             closed_only=config.sync_config.closed_only, dry_run=config.debug_config.dry_run,
             accept_invalid_bars=config.sync_config.accept_invalid_bars,
         )
-        queue_task(self._repository, task)
+        queue_task(self._repository, task, config.backup_config.storage_backends.remote)
         self.running.tier_tasks[job.name] = task.task_id
 
     async def _run_job(self, job: Job, child: children.Child, scheduled_for: str) -> None:

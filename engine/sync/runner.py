@@ -31,7 +31,7 @@ from ..retention.auto_cleanup import cleanup_before_backup
 from ..sources.base import SourceUnavailable, SymbolNotFound
 from ..sources.registry import create_source
 from .resources import ResourcesExhausted, wait_for_resources
-from .tasks import NoRemoteConfigured, SyncTask, load_task, mark_stale_tasks, queued_task_ids
+from .tasks import SyncTask, load_task, mark_stale_tasks, queued_task_ids
 from .to_cache import sync_series
 
 logger = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ def _record_failure(repository, task, message, error, started, interrupted: bool
 async def _run_once(repository, cache_path, config, task, started, progress) -> ev.SyncCompleted:
     source, target = task.direction
     if target == "remote":
-        raise NoRemoteConfigured()
+        return _cache_to_remote(repository, config, task, started)
     if (source, target) == ("cache", "backup"):
         return _cache_to_backup(repository, cache_path, config, task, started)
     if (source, target) == ("backup", "cache"):
@@ -229,6 +229,20 @@ def _cache_to_backup(repository, cache_path, config, task, started) -> ev.SyncCo
     return ev.SyncCompleted(
         task_id=task.task_id, series=[], duration_seconds=time.monotonic() - started,
         notes=list(result.notes), backup_id=result.backup_id,
+    )
+
+
+def _cache_to_remote(repository, config, task, started) -> ev.SyncCompleted:
+    from ..remote.replicate import replicate_repository
+    from ..remote.store import S3ObjectStore
+
+    if task.dry_run:
+        raise InvalidOption(detail=_("a sync to the remote has no dry-run mode; leave out --dry-run"))
+    result = replicate_repository(repository, S3ObjectStore(config.backup_config.storage_backends.remote))
+    return ev.SyncCompleted(
+        task_id=task.task_id, series=[], duration_seconds=time.monotonic() - started,
+        notes=[_("uploaded {objects} objects and {events} events to the remote").format(
+            objects=result.objects_uploaded, events=result.events_uploaded)],
     )
 
 

@@ -20,6 +20,7 @@ from ...catalog.repository import Repository
 from ...errors import InvalidOption, NotFound, TvcatError
 from ...i18n import N_, _
 from ..config import Config
+from ..config.schema import RemoteBackend
 from ..sources.registry import DIRECTORY_SOURCE_NAMES, source_names
 
 LOCATIONS = ("primary", "cache", "backup", "remote")
@@ -28,8 +29,9 @@ PRIORITIES = {"high": 1, "medium": 2, "low": 3}
 
 
 class NoRemoteConfigured(TvcatError):
-    # NOTE: replication is not built yet, so this is raised even with a remote configured.
-    template = N_("no remote is configured: syncing to a remote is not available in this version of tvcat")
+    template = N_(
+        "no remote is configured: set backup_config.storage_backends.remote.enabled to true and name its bucket"
+    )
 
 
 class TaskNotFound(NotFound):
@@ -89,8 +91,11 @@ def resolve_source(source: str, config: Config) -> str:
     return source
 
 
-def check_direction(task: SyncTask) -> None:
-    """Raise InvalidOption unless the task moves bars in one of the four directions from a known source."""
+def check_direction(task: SyncTask, remote: RemoteBackend | None = None) -> None:
+    """Raise InvalidOption unless the task moves bars in one of the four directions from a known source.
+
+    A task to the remote also needs `remote`, the enabled remote backend of the configuration.
+    """
     name = task.source.partition(":")[0]
     if task.source not in LOCATIONS and name not in source_names():
         raise InvalidOption(detail=_(
@@ -108,13 +113,13 @@ def check_direction(task: SyncTask) -> None:
             "cannot sync from {source} to {target}: the directions are {directions}, and a source spec "
             "such as csv:DIR or tradingview syncs into the cache"
         ).format(source=task.source, target=task.target, directions=listed))
-    if task.target == "remote":
+    if task.target == "remote" and (remote is None or not remote.enabled or not remote.bucket):
         raise NoRemoteConfigured()
 
 
-def queue_task(repository: Repository, task: SyncTask) -> SyncTask:
-    """Append `sync.queued` for the task and return it."""
-    check_direction(task)
+def queue_task(repository: Repository, task: SyncTask, remote: RemoteBackend | None = None) -> SyncTask:
+    """Append `sync.queued` for the task and return it; a task to the remote needs the `remote` backend."""
+    check_direction(task, remote)
     repository.record(task.to_event())
     return task
 

@@ -1,0 +1,1 @@
+"""The remote repository: objects and the event log on S3-compatible object storage."""
