@@ -133,6 +133,7 @@ class ObjectStore(Protocol):
     def size(self, object_id: str) -> int: ...
     def flush(self) -> None: ...
     def list_ids(self) -> Iterator[str]: ...
+    def missing_ids(self, object_ids: set[str]) -> set[str]: ...
 
 
 class LocalObjectStore:
@@ -204,6 +205,10 @@ class LocalObjectStore:
 
     def delete(self, object_id: str) -> None:
         self.path(object_id).unlink(missing_ok=True)
+
+    def missing_ids(self, object_ids: set[str]) -> set[str]:
+        """Return the ids of `object_ids` that the store lacks, listing the store once."""
+        return object_ids - set(self.list_ids())
 
     def list_ids(self) -> Iterator[str]:
         if not self.root.exists():

@@ -62,7 +62,7 @@ def _verify(repository: Repository, backup_id: str | None, read_data: bool) -> V
 
     checked_states = {backup.backup_id: states.get(backup.backup_id) for backup in targets}
     users = _chunk_users(checked_states)
-    existing = set(repository.store.list_ids())
+    existing = set(users) - repository.store.missing_ids(set(users))
     bad_chunks = _check_chunks(repository, users, existing, read_data)
     for chunk_id, (problem, detail) in sorted(bad_chunks.items()):
         backups, series = users[chunk_id]

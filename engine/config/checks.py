@@ -62,6 +62,19 @@ def check_duration(text: str) -> str:
     return text
 
 
+_HEX_KEY_PATTERN = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def check_encryption_key(text: str) -> str:
+    """Return `text` if it is 32 bytes in hex; the message never repeats the value."""
+    if _HEX_KEY_PATTERN.fullmatch(text.strip()) is None:
+        raise CheckFailed(_(
+            "the encryption key must be 64 hex digits (32 bytes); generate one with "
+            "python -c \"import secrets; print(secrets.token_hex(32))\""
+        ))
+    return text.strip().lower()
+
+
 def check_url(text: str) -> str:
     """Return `text` if it is an absolute http or https URL."""
     parts = urllib.parse.urlsplit(text)

@@ -29,6 +29,7 @@ Url = Annotated[str, Meta(extra={"check": checks.check_url})]
 WebsocketUrl = Annotated[str, Meta(extra={"check": checks.check_websocket_url})]
 # A password, token or key: `config show` masks it and error messages never show it.
 Secret = Annotated[str, Meta(min_length=1, extra={"secret": True})]
+EncryptionKey = Annotated[str, Meta(min_length=1, extra={"secret": True, "check": checks.check_encryption_key})]
 
 BackupTypeName = Literal["full", "incremental", "differential", "snapshot"]
 BACKUP_TYPE_NAMES: tuple[str, ...] = BackupTypeName.__args__
@@ -152,6 +153,9 @@ class RemoteBackend(Section, frozen=True):
     # None takes the key from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
     access_key_id: Secret | None = None
     secret_access_key: Secret | None = None
+    # 64 hex digits: objects and log segments are encrypted before upload. Keep a copy elsewhere;
+    # without it the remote copy cannot be read.
+    encryption_key: EncryptionKey | None = None
 
 
 class StorageBackends(Section, frozen=True):

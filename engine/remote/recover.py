@@ -16,16 +16,17 @@ from ...errors import InvalidOption
 from ...i18n import _
 from .errors import RemoteLogDamaged
 from .segments import SEGMENT_FOLDER, decode_segment, parse_segment_name
-from .store import S3ObjectStore
+from .store import S3ObjectStore, check_key
 
 
 def download_log(remote: S3ObjectStore) -> list[ev.EventRecord]:
     """Return every event of the remote segments after checking the hash chain; raise RemoteLogDamaged."""
+    check_key(remote, create=False)
     keys = [key for key in remote.list_names(f"{remote.base}{SEGMENT_FOLDER}") if parse_segment_name(key)]
     records: list[ev.EventRecord] = []
     for key in sorted(keys, key=parse_segment_name):
         try:
-            records.extend(decode_segment(remote.read_file(key)))
+            records.extend(decode_segment(remote.open(remote.read_file(key), key.rsplit("/", 1)[-1])))
         except ValueError as error:
             raise RemoteLogDamaged(bucket=remote.bucket, seq=parse_segment_name(key)[0],
                                    problem=_("segment {key} cannot be read: {reason}").format(

@@ -23,7 +23,7 @@ from ..retention.locks import repository_lock
 from .errors import ForeignRemoteLog, RemoteUnavailable
 from .lease import DEFAULT_LEASE_SECONDS, acquire_lease
 from .segments import SEGMENT_FOLDER, decode_segment, encode_segment, parse_segment_name, segment_name
-from .store import S3ObjectStore
+from .store import S3ObjectStore, check_key
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +75,10 @@ def _replicate(repository, remote, lease, parallel, retries, retry_delay, report
     result = ReplicationResult()
     last_seq = _last_local_seq(repository)
 
+    check_key(remote, create=True)
     local_ids = set(repository.store.list_ids())
-    remote_ids = set(remote.list_ids())
-    missing = sorted(local_ids - remote_ids)
-    result.objects_local, result.objects_remote = len(local_ids), len(local_ids & remote_ids)
+    missing = sorted(remote.missing_ids(local_ids))
+    result.objects_local, result.objects_remote = len(local_ids), len(local_ids) - len(missing)
     if report is not None:
         report(_("{missing} of {local} objects to upload to bucket {bucket}").format(
             missing=len(missing), local=len(local_ids), bucket=remote.bucket))
@@ -131,7 +131,7 @@ def _upload_log(repository, remote, last_seq, retries, retry_delay, result) -> N
     records = list(ev.iter_events(repository.connection, after_seq=replicated))
     records = [record for record in records if record.seq <= last_seq]
     name = segment_name(records[0].seq, records[-1].seq)
-    data = encode_segment(records)
+    data = remote.seal(encode_segment(records), name)
     _with_retries(lambda: remote.put_file(f"{remote.base}{SEGMENT_FOLDER}{name}", data), retries, retry_delay,
                   name)
     result.events_uploaded, result.segment = len(records), name
@@ -141,7 +141,7 @@ def _check_same_log(repository: Repository, remote: S3ObjectStore, replicated: i
     """Raise ForeignRemoteLog unless the last remote event is the local event of that seq."""
     keys = [key for key in remote.list_names(f"{remote.base}{SEGMENT_FOLDER}") if parse_segment_name(key)]
     last_key = max(keys, key=parse_segment_name)
-    remote_last = decode_segment(remote.read_file(last_key))[-1]
+    remote_last = decode_segment(remote.open(remote.read_file(last_key), last_key.rsplit("/", 1)[-1]))[-1]
     row = repository.connection.execute("SELECT hash FROM events WHERE seq = ?", (replicated,)).fetchone()
     if row is None or row[0] != remote_last.hash:
         raise ForeignRemoteLog(bucket=remote.bucket, prefix=remote.base, seq=replicated)

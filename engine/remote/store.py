@@ -23,6 +23,7 @@ from ...errors import ObjectMissing
 from ..config.checks import redact_url
 from ..config.schema import RemoteBackend
 from ..sync.tasks import NoRemoteConfigured
+from .cipher import RemoteCipher, RemoteNeedsKey, RemoteNotEncrypted
 from .errors import RemoteCredentialsMissing, RemoteUnavailable
 
 CONFIG_KEY = "backup_config.storage_backends.remote"
@@ -48,21 +49,37 @@ class S3ObjectStore:
             raise RemoteCredentialsMissing(bucket=self.bucket, endpoint=self.endpoint)
         self._secrets = (key_id, secret)
         self._store = _open_store(settings, key_id, secret, max_connections)
+        self.cipher = RemoteCipher(settings.encryption_key) if settings.encryption_key else None
 
     def key(self, object_id: str) -> str:
+        """The bucket key of an object: its id, or with encryption the keyed hash of its id."""
         if not is_object_id(object_id):
             raise ValueError(f"invalid object id {object_id!r}")
-        return f"{self.base}objects/{object_id}"
+        name = self.cipher.name(object_id) if self.cipher else object_id
+        return f"{self.base}objects/{name}"
 
     def put(self, object_id: str, data: bytes) -> bool:
         """Upload `data` under `object_id` unless the bucket has it already; return True if uploaded."""
-        return self.put_file(self.key(object_id), data)
+        return self.put_file(self.key(object_id), self.seal(data, object_id))
 
     def get(self, object_id: str) -> bytes:
         try:
-            return self.read_file(self.key(object_id))
+            return self.open(self.read_file(self.key(object_id)), object_id)
         except FileNotFoundError as error:
             raise ObjectMissing(object_id=object_id) from error
+
+    def seal(self, data: bytes, name: str) -> bytes:
+        """Encrypt `data` when an encryption key is configured; `name` is bound to it."""
+        return self.cipher.seal(data, name) if self.cipher else data
+
+    def open(self, data: bytes, name: str) -> bytes:
+        """Decrypt what `seal` made; raise RemoteDecryptFailed for a wrong key."""
+        return self.cipher.open(data, name) if self.cipher else data
+
+    def missing_ids(self, object_ids: set[str]) -> set[str]:
+        """Return the ids of `object_ids` that the bucket lacks, listing the bucket once."""
+        present = {name.rsplit("/", 1)[-1] for name in self.list_names(f"{self.base}objects/")}
+        return {object_id for object_id in object_ids if self.key(object_id).rsplit("/", 1)[-1] not in present}
 
     def exists(self, object_id: str) -> bool:
         try:
@@ -180,3 +197,32 @@ def _open_store(settings: RemoteBackend, key_id: str, secret: str, max_connectio
              "backoff": {"init_backoff": timedelta(milliseconds=100), "max_backoff": timedelta(seconds=2),
                          "base": 2}}
     return S3Store(settings.bucket, config=config, client_options=options, retry_config=retry)
+
+
+# An encrypted remote holds this object, sealed, so a wrong key fails before anything else is read.
+KEY_CHECK = "key-check"
+_KEY_CHECK_TEXT = b"tvcat remote key check"
+
+
+def check_key(remote: S3ObjectStore, create: bool) -> None:
+    """Check that the configured encryption (or none) matches the remote copy.
+
+    With `create`, an encrypted remote that has no check object yet gets
+    one. Raises RemoteDecryptFailed for a wrong key, RemoteNeedsKey when the
+    remote is encrypted and no key is set, and RemoteNotEncrypted when a key
+    is set for a prefix that holds a copy written without one.
+    """
+    path = f"{remote.base}{KEY_CHECK}"
+    try:
+        sealed = remote.read_file(path)
+    except FileNotFoundError:
+        if remote.cipher is None:
+            return
+        if remote.list_names(f"{remote.base}log/"):
+            raise RemoteNotEncrypted(bucket=remote.bucket, prefix=remote.base) from None
+        if create:
+            remote.put_file(path, remote.seal(_KEY_CHECK_TEXT, KEY_CHECK))
+        return
+    if remote.cipher is None:
+        raise RemoteNeedsKey(bucket=remote.bucket)
+    remote.open(sealed, KEY_CHECK)
