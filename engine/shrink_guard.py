@@ -58,15 +58,15 @@ def check_no_shrink(repository: Repository, cache: BarCache, scope) -> None:
         if loss is not None:
             losses.append((entry.backup, loss))
     if losses:
-        shown = "; ".join(loss for _, loss in losses[:_LISTED]) + ("; …" if len(losses) > _LISTED else "")
-        raise CacheShrank(cache=str(cache.path), backup_id=losses[0][0].backup_id, losses=shown)
+        listed = "; ".join(loss for _, loss in losses[:_LISTED]) + ("; …" if len(losses) > _LISTED else "")
+        raise CacheShrank(cache=str(cache.path), backup_id=losses[0][0].backup_id, losses=listed)
 
 
 def _expected_series(repository: Repository, scope) -> dict[Series, _Expected]:
-    """For each series any backup holds within `scope`: its bounds in the newest backup whose scope covers it.
+    """Map each series that any backup contains within `scope` to its bounds in the newest backup covering it.
 
-    A series that this newest covering backup does not hold is left out, so
-    a removal that an earlier backup accepted is not reported again.
+    A series that this newest covering backup does not contain is left out,
+    so a removal that an earlier backup accepted is not reported again.
     """
     backups = repository.backups()
     contents = {backup.backup_id: {} for backup in backups}
@@ -75,7 +75,7 @@ def _expected_series(repository: Repository, scope) -> dict[Series, _Expected]:
         "JOIN backups b USING (backup_id) WHERE b.status = 'committed'"
     ):
         contents[backup_id][Series(symbol, timeframe)] = (first_ts, last_ts)
-    candidates = {series for held in contents.values() for series in held if scope.contains(series)}
+    candidates = {series for kept in contents.values() for series in kept if scope.contains(series)}
 
     expected: dict[Series, _Expected] = {}
     for backup in sorted(backups, key=lambda row: row.committed_at, reverse=True):
@@ -83,9 +83,9 @@ def _expected_series(repository: Repository, scope) -> dict[Series, _Expected]:
             break
         covered = {series for series in candidates if _covers(backup, series)}
         for series in covered:
-            held = contents[backup.backup_id].get(series)
-            if held is not None:
-                expected[series] = _Expected(backup, *held)
+            bounds = contents[backup.backup_id].get(series)
+            if bounds is not None:
+                expected[series] = _Expected(backup, *bounds)
         candidates -= covered
     return expected
 

@@ -39,7 +39,7 @@ class RemoteCipher:
         self._aead = AESGCM(blake3.blake3(key, derive_key_context="tvcat 2026 remote sealing").digest())
 
     def name(self, object_id: str) -> str:
-        """The name of the object `object_id` in the bucket: its keyed blake3 hash, in hex."""
+        """Return the name of `object_id` in the bucket: the keyed blake3 hash of the id, in hex."""
         return blake3.blake3(object_id.encode("ascii"), key=self._name_key).hexdigest()
 
     def seal(self, data: bytes, name: str) -> bytes:
