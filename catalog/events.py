@@ -412,7 +412,7 @@ class JobSkipped(Event, frozen=True, kw_only=True):
 
 
 class ChannelResult(msgspec.Struct, frozen=True, kw_only=True):
-    """What one alert channel did with one notification."""
+    """The outcome of one notification on one alert channel."""
 
     channel: str                      # 'webhook', 'email' or 'log'
     ok: bool

@@ -65,7 +65,7 @@ def _repository_status(repository: Repository) -> dict[str, Any]:
 
 
 def repository_bytes(connection) -> int:
-    """Return the bytes of the object files, as the log knows them: all written, less all collected.
+    """Return the bytes of the object files, as the log records them: all written, less all collected.
 
     Every committed backup, forgotten ones included, records the bytes of
     the objects it wrote, and every garbage collection the bytes it freed.

@@ -170,7 +170,7 @@ def _check_chunks(repository, users, existing: set[str], read_data: bool) -> dic
 
 
 def verify_new_backup(repository: Repository, backup_id: str, settings) -> dict | None:
-    """Verify a backup just committed as backup_config.verification asks; return what was checked.
+    """Verify a backup just committed as backup_config.verification sets, and return what was checked.
 
     With enable_checksum, every chunk the backup's restored state needs is
     decoded and re-hashed, not only the new ones. Returns None when

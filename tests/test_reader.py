@@ -418,7 +418,7 @@ def test_open_invalid_catalog(tmp_path):
 
 
 def test_read_lock_unavailable(tmp_path, history):
-    """A `locks` path that is a file stands in for a locks directory that cannot be written."""
+    """A `locks` path that is a file replaces a locks directory that cannot be written."""
     copy = tmp_path / "repo"
     shutil.copytree(history.repo_path, copy)
     shutil.rmtree(copy / "locks", ignore_errors=True)

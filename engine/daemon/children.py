@@ -24,12 +24,12 @@ class ChildResult:
     duration_seconds: float
 
     def error_line(self) -> str | None:
-        """The last line the child wrote to stderr, which holds tvcat's error message."""
+        """Return the last line the child wrote to stderr, which contains tvcat's error message."""
         lines = [line.strip() for line in self.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
         return lines[-1] if lines else None
 
     def json(self):
-        """The child's --json output, or None when it printed none."""
+        """Decode the child's --json output; return None when it printed none."""
         try:
             return msgspec.json.decode(self.stdout)
         except msgspec.DecodeError:
@@ -62,12 +62,12 @@ class Child:
 
 
 def child_command(global_options: list[str], arguments: tuple[str, ...]) -> list[str]:
-    """The argv of a tvcat child: this interpreter, the daemon's global options, then the job's arguments."""
+    """Build the argv of a tvcat child: this interpreter, the daemon's global options, then the job's arguments."""
     return [sys.executable, "-m", "tvcat.cli.main", *global_options, *arguments]
 
 
 def global_options(config_path: Path | None, repo: Path, cache: Path) -> list[str]:
-    """The options that make a child use the daemon's configuration, repository and cache."""
+    """Return the options that make a child use the daemon's configuration, repository and cache."""
     options = ["--repo", str(repo), "--cache", str(cache)]
     if config_path is not None:
         options = ["--config", str(config_path), *options]

@@ -42,7 +42,7 @@ def scheduled_jobs(config: Config) -> tuple[list[Job], list[str]]:
     """Return the jobs of `config` and the schedules that could not be read, each with its reason.
 
     A schedule the loader accepted can still fail here only when the zone
-    data changed since; a bad one is left out and reported, and the others run.
+    data changed since. A bad one is left out and reported, and the others run.
     """
     settings = config.schedule_config
     if not settings.enabled:
@@ -69,10 +69,10 @@ def scheduled_jobs(config: Config) -> tuple[list[Job], list[str]]:
 
 
 def _sync_jobs(config: Config) -> list[Job]:
-    """One job per priority tier, or one for every series at sync_config.sync_interval without tiers.
+    """Build one job per priority tier, or one for every series at sync_config.sync_interval without tiers.
 
     Without tiers and with the default primary, the bundled sample, no sync
-    is scheduled: a daemon must not fill a user's cache with demo bars.
+    is scheduled, because a daemon must not fill a user's cache with demo bars.
     """
     sync = config.sync_config
     if not sync.priority_tiers:
@@ -90,7 +90,7 @@ def _sync_jobs(config: Config) -> list[Job]:
 
 
 def tier_priority(name: str) -> int:
-    """The queue priority a tier's name implies: high_priority is 1, low is 3, anything else 2."""
+    """Return the queue priority a tier's name implies: high_priority is 1, low is 3, anything else 2."""
     for word, priority in PRIORITIES.items():
         if name.lower().startswith(word):
             return priority
@@ -98,7 +98,7 @@ def tier_priority(name: str) -> int:
 
 
 def describe(job: Job) -> str:
-    """One line for the start-up listing: name and when it runs."""
+    """Describe a job in one line for the start-up listing: its name and when it runs."""
     if isinstance(job.schedule, CronSchedule):
         return _("{name}: cron {expression} ({zone})").format(
             name=job.name, expression=job.schedule.expression, zone=job.schedule.zone.key)

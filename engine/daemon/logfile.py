@@ -1,6 +1,6 @@
 """The daemon's log file: one line per event of the log, rotated by size.
 
-The line holds the event's seq, time, kind and subject and a short summary
+The line contains the event's seq, time, kind and subject and a short summary
 of its payload: the figures and errors that an operator greps for. Payloads
 never hold secrets, so neither do the lines.
 """
@@ -66,7 +66,7 @@ class _LineFormatter(logging.Formatter):
 
 
 def format_line(record: ev.EventRecord) -> str:
-    """The log line of one event: `seq time kind subject key=value ...`."""
+    """Format the log line of one event: `seq time kind subject key=value ...`."""
     payload = msgspec.json.decode(record.payload)
     parts = [str(record.seq), record.time, record.kind]
     if record.subject:

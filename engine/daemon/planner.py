@@ -8,8 +8,8 @@ from ...catalog.repository import Repository
 from .jobs import Job
 from .schedule import IntervalSchedule
 
-# A catch-up after a long stop looks for the latest missed time; a job that
-# fires every second would otherwise take this many steps per day of downtime.
+# A catch-up after a long stop looks for the latest missed time. This caps
+# its steps, since a job that fires every second takes 86,400 per day of downtime.
 _MAX_CATCH_UP_STEPS = 100_000
 
 
@@ -23,7 +23,7 @@ class Plan:
 
 
 def last_fired(repository: Repository, job_name: str) -> datetime | None:
-    """The scheduled time of the job's latest run by any daemon on this repository."""
+    """Return the scheduled time of the job's latest run by any daemon on this repository."""
     row = repository.connection.execute(
         "SELECT json_extract(payload, '$.scheduled_for') FROM events "
         "WHERE kind = 'job.fired' AND subject = ? ORDER BY seq DESC LIMIT 1",
@@ -65,7 +65,7 @@ def _latest_not_after(job: Job, first_missed: datetime, now: datetime) -> dateti
 
 
 def advance(plan: Plan, fired_for: datetime, now: datetime) -> Plan:
-    """The plan after a run for `fired_for`: the next scheduled time after both that and now.
+    """Return the plan after a run for `fired_for`: the next scheduled time after both that and now.
 
     Times that passed while the run was starting are skipped, not queued up.
     """

@@ -5,7 +5,7 @@ configured zone. Daylight saving time changes follow Vixie cron:
 
 - A job whose hour field is a wildcard (`*/30 * * * *`, `0 * * * *`) follows
   elapsed time. In the repeated hour of autumn it runs in both copies of the
-  hour; in the skipped hour of spring it does not run, and the next run comes
+  hour. In the skipped hour of spring it does not run, and the next run comes
   the usual interval after the last one.
 - A job at a fixed wall-clock time (`30 1 * * *`) runs once a day: at the
   first of two occurrences in autumn, and at the end of the gap (the next
@@ -55,7 +55,7 @@ class CronSchedule:
                     best = instant
 
     def _instants(self, wall: datetime) -> list[datetime]:
-        """The UTC instants at which the naive local time `wall` runs this schedule."""
+        """Return the UTC instants at which the naive local time `wall` runs this schedule."""
         first = _to_utc(wall, self.zone, fold=0)
         second = _to_utc(wall, self.zone, fold=1)
         if _exists(wall, self.zone):
@@ -78,7 +78,7 @@ class IntervalSchedule:
 
 
 def _offset_change_near(moment: datetime, zone: ZoneInfo) -> timedelta:
-    """How far the zone's UTC offset moves within a day of `moment`: zero away from DST changes."""
+    """Return how far the zone's UTC offset moves within a day of `moment`: zero away from DST changes."""
     before = (moment - _CHANGE_REACH).astimezone(zone).utcoffset()
     after = (moment + _CHANGE_REACH).astimezone(zone).utcoffset()
     return abs(after - before)
@@ -95,7 +95,7 @@ def _exists(wall: datetime, zone: ZoneInfo) -> bool:
 
 
 def _end_of_gap(wall: datetime, zone: ZoneInfo) -> datetime:
-    """The first instant after the gap that holds the nonexistent local time `wall`."""
+    """Return the first instant after the gap that contains the nonexistent local time `wall`."""
     # Within a gap, fold=1 reads the time with the offset in force before the
     # change, which gives an instant before it; fold=0 gives one after it.
     low = _to_utc(wall, zone, fold=1)

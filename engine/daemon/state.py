@@ -1,4 +1,4 @@
-"""What the running daemon knows that the event log does not: its loop's pulse and running jobs.
+"""The live state of a running daemon that the event log lacks: its loop's pulse and running jobs.
 
 The scheduler loop writes it and the monitoring server's threads read it.
 Everything else that /metrics and /health report comes from the projections.
@@ -42,7 +42,7 @@ class DaemonState:
             self.running_jobs.discard(name)
 
     def snapshot(self) -> dict:
-        """A copy that a reader may use without the lock."""
+        """Return a copy that a reader may use without the lock."""
         with self._lock:
             return {
                 "loop_interval": self.loop_interval,

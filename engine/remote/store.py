@@ -52,7 +52,7 @@ class S3ObjectStore:
         self.cipher = RemoteCipher(settings.encryption_key) if settings.encryption_key else None
 
     def key(self, object_id: str) -> str:
-        """The bucket key of an object: its id, or with encryption the keyed hash of its id."""
+        """Return the bucket key of an object: its id, or with encryption the keyed hash of its id."""
         if not is_object_id(object_id):
             raise ValueError(f"invalid object id {object_id!r}")
         name = self.cipher.name(object_id) if self.cipher else object_id
@@ -103,6 +103,9 @@ class S3ObjectStore:
         self.delete_file(self.key(object_id))
 
     def list_ids(self) -> Iterator[str]:
+        """Yield the ids of the stored objects; an encrypted bucket cannot list ids, so use missing_ids there."""
+        if self.cipher is not None:
+            raise ValueError("an encrypted bucket names objects by keyed hashes: use missing_ids")
         for name in self.list_names(f"{self.base}objects/"):
             object_id = name.rsplit("/", 1)[-1]
             if is_object_id(object_id):
@@ -199,7 +202,7 @@ def _open_store(settings: RemoteBackend, key_id: str, secret: str, max_connectio
     return S3Store(settings.bucket, config=config, client_options=options, retry_config=retry)
 
 
-# An encrypted remote holds this object, sealed, so a wrong key fails before anything else is read.
+# An encrypted remote contains this object, sealed, so a wrong key fails before anything else is read.
 KEY_CHECK = "key-check"
 _KEY_CHECK_TEXT = b"tvcat remote key check"
 
@@ -210,7 +213,7 @@ def check_key(remote: S3ObjectStore, create: bool) -> None:
     With `create`, an encrypted remote that has no check object yet gets
     one. Raises RemoteDecryptFailed for a wrong key, RemoteNeedsKey when the
     remote is encrypted and no key is set, and RemoteNotEncrypted when a key
-    is set for a prefix that holds a copy written without one.
+    is set for a prefix that contains a copy written without one.
     """
     path = f"{remote.base}{KEY_CHECK}"
     try:
